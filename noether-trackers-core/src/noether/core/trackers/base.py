@@ -1,0 +1,278 @@
+"""The tracker interface: :class:`BaseTracker`, which every backend subclasses, and
+:class:`NoopTracker`.
+
+The public methods (``init``, ``log``, ``set_summary``, ``update_summary``, ``flush``,
+``close``) belong to the core: they check and normalise what the user passes, number the steps,
+keep the run's files and summary, and hand each call to the backends. A backend implements only
+the underscore methods (``_init``, ``_log``, ``_update_summary``, ``_close``), which receive
+normalised values and explicit integer steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import os
+import threading
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar
+
+from noether.core.trackers.redaction import REDACTED, looks_secret, redact
+from noether.core.trackers.run_files import CONFIG_FILE, SUMMARY_FILE, to_plain, write_yaml
+from noether.core.trackers.run_info import RUN_STATUSES, RunInfo, RunStatus
+from noether.core.trackers.summary import MetricSummary
+from noether.core.trackers.values import VALUE_KINDS, Value, normalise_values, value_kind
+
+logger = logging.getLogger("noether.trackers")
+
+
+class BaseTracker:
+    """A tracker: the one object training code logs through.
+
+    Subclasses (backends) set :attr:`supported_values` and :attr:`backend_library`, take their
+    options as keyword-only constructor parameters (these are the kind's YAML schema) and
+    implement the underscore methods. Use a tracker as a context manager to close it on exit.
+    """
+
+    #: Value kinds this backend can show; others are skipped for it with one warning per key.
+    supported_values: ClassVar[frozenset[str]] = VALUE_KINDS
+    #: Distribution name of the library this backend drives (shown by ``noether-trackers list``).
+    backend_library: ClassVar[str | None] = None
+
+    def __init__(self, *, output_path: str | os.PathLike[str] | None = None) -> None:
+        self.output_path = Path(output_path) if output_path is not None else None
+        self.run: RunInfo | None = None
+        self.status: RunStatus | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._next_step = 0
+        self._metrics = MetricSummary()
+        self._user_summary: dict[str, Value] = {}
+        self._warned: set[tuple[str, str]] = set()
+
+    # ---- what training code calls ------------------------------------------------------------
+
+    def init(
+        self,
+        *,
+        run_name: str,
+        run_id: str | None = None,
+        stage_name: str | None = None,
+        config: Any = None,
+    ) -> None:
+        """Start the run: write ``config.yaml`` and start every backend.
+
+        ``config`` (a mapping, dataclass or omegaconf node of hyperparameters) is stored with
+        secret-looking keys redacted. A random ``run_id`` is chosen when none is given.
+        """
+        if not isinstance(run_name, str) or not run_name:
+            raise TypeError(f"init() needs run_name as a non-empty str; got {run_name!r}")
+        with self._lock:
+            if self.run is not None or self._closed:
+                raise RuntimeError("init() was already called on this tracker")
+            self.run = RunInfo(
+                run_name=run_name,
+                run_id=run_id or uuid.uuid4().hex[:12],
+                stage_name=stage_name,
+                config=redact(to_plain(config)),
+                output_path=self.output_path,
+            )
+        if self.output_path is not None:
+            write_yaml(self.output_path / CONFIG_FILE, self.run.config)
+        for backend in self._backends():
+            backend._init(self.run)
+
+    def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
+        """Log ``data`` (name to value) at ``step``; ``None`` means the step after the last.
+
+        Nested mappings become ``a/b`` names; scalars of Python, numpy or torch (0-d arrays and
+        tensors included) become numbers, ``str`` becomes text, and :class:`Image`,
+        :class:`Histogram` and :class:`Table` are passed to each backend's native type. A value
+        of any other type is warned about once per name and skipped.
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"log() needs a mapping of names to values; got {type(data).__name__}")
+        if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Integral)):
+            raise TypeError(f"log() step must be an int or None; got {type(step).__name__}")
+        if step is not None and step < 0:
+            raise ValueError(f"log() step must not be negative; got {step}")
+        values = self._redact_text(normalise_values(data, self._warn_unsupported))
+        with self._lock:
+            if not self._accepting("log"):
+                return
+            if step is None:
+                step = self._next_step
+            step = int(step)
+            self._next_step = max(self._next_step, step + 1)
+            for key, value in values.items():
+                if isinstance(value, int | float):
+                    self._metrics.update(key, value)
+        if values:
+            self._deliver_log(values, step)
+
+    def set_summary(self, key: str, value: Any) -> None:
+        """Set one summary value of the run (shown by backends as the run's summary)."""
+        self.update_summary({key: value})
+
+    def update_summary(self, data: Mapping[str, Any]) -> None:
+        """Set several summary values of the run at once."""
+        if not isinstance(data, Mapping):
+            raise TypeError(
+                f"update_summary() needs a mapping of names to values; got {type(data).__name__}"
+            )
+        values = self._redact_text(normalise_values(data, self._warn_unsupported))
+        with self._lock:
+            if not self._accepting("update_summary"):
+                return
+            self._user_summary.update(values)
+        for backend in self._backends():
+            backend._update_summary(values)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every call made so far has been handed to the backends."""
+
+    def close(self, timeout: float | None = None, *, status: RunStatus = "finished") -> None:
+        """End the run with ``status``; safe to call twice and before ``init``.
+
+        Sends the end-of-run summary (best and last value of every metric) to every backend,
+        writes ``summary.yaml`` and closes every backend.
+        """
+        if status not in RUN_STATUSES:
+            raise ValueError(f"close() status must be one of {RUN_STATUSES}; got {status!r}")
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self.run is None:
+                return
+            self.status = status
+            summary = {**self._metrics.result(), **self._user_summary}
+        for backend in self._backends():
+            backend._update_summary(summary)
+        if self.output_path is not None:
+            write_yaml(self.output_path / SUMMARY_FILE, {**summary, "_status": status})
+        for backend in self._backends():
+            backend._close(status)
+
+    def summary(self) -> dict[str, Value]:
+        """The run's summary so far: best and last value of every metric, and what was set."""
+        with self._lock:
+            return {**self._metrics.result(), **self._user_summary}
+
+    def __enter__(self) -> BaseTracker:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close(status=status_for_exception(exc))
+
+    # ---- what a backend implements -----------------------------------------------------------
+
+    def _init(self, run: RunInfo) -> None:
+        """Start the backend's run. Raise to refuse (a configuration error)."""
+
+    def _log(self, values: Mapping[str, Value], step: int) -> None:
+        """Write normalised ``values`` at ``step`` (steps may repeat or go backwards)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement _log")
+
+    def _update_summary(self, values: Mapping[str, Value]) -> None:
+        """Store ``values`` as the run's summary (later calls override earlier keys)."""
+
+    def _close(self, status: RunStatus) -> None:
+        """Finish the backend's run; everything must be on disk (or sent) when this returns."""
+
+    # ---- plumbing ------------------------------------------------------------------------------
+
+    def _backends(self) -> Sequence[BaseTracker]:
+        """The trackers whose underscore methods receive this tracker's calls."""
+        return (self,)
+
+    def _accepting(self, method: str) -> bool:
+        if self.run is None and not self._closed:
+            raise RuntimeError(f"call init() before {method}()")
+        if self._closed:
+            self._warn_once("closed", method, f"{method}() after close() is ignored")
+            return False
+        return True
+
+    def _deliver_log(self, values: dict[str, Value], step: int) -> None:
+        for backend in self._backends():
+            accepted = backend._supported_subset(values)
+            if accepted:
+                backend._log(accepted, step)
+
+    def _supported_subset(self, values: dict[str, Value]) -> dict[str, Value]:
+        """``values`` without those this backend cannot show (warned about once per key)."""
+        if self.supported_values >= VALUE_KINDS:
+            return values
+        accepted = {}
+        for key, value in values.items():
+            kind = value_kind(value)
+            if kind in self.supported_values:
+                accepted[key] = value
+            else:
+                self._warn_once(
+                    type(self).__name__, key,
+                    f"{type(self).__name__} cannot show {kind} values; skipping '{key}' for it",
+                )
+        return accepted
+
+    def _warn_unsupported(self, key: str, value: Any) -> None:
+        self._warn_once(
+            "unsupported", key,
+            f"cannot log '{key}': values of type {type(value).__name__} are not supported "
+            "(use a number, str, Image, Histogram or Table); skipping it",
+        )
+
+    def _warn_once(self, topic: str, key: str, message: str) -> None:
+        if (topic, key) not in self._warned:
+            self._warned.add((topic, key))
+            logger.warning(message)
+
+    @staticmethod
+    def _redact_text(values: dict[str, Value]) -> dict[str, Value]:
+        for key, value in values.items():
+            if isinstance(value, str) and looks_secret(key):
+                values[key] = REDACTED
+        return values
+
+
+class NoopTracker(BaseTracker):
+    """A tracker that checks its input like any other and stores nothing (``tracker: null``)."""
+
+    def __init__(self, *, output_path: str | os.PathLike[str] | None = None) -> None:
+        super().__init__(output_path=None)
+
+    def _backends(self) -> Sequence[BaseTracker]:
+        return ()
+
+
+class FanoutTracker(BaseTracker):
+    """Several trackers behind one: every call reaches every one of them (``tracker:`` list)."""
+
+    def __init__(
+        self, trackers: Sequence[BaseTracker], *, output_path: str | os.PathLike[str] | None = None
+    ) -> None:
+        super().__init__(output_path=output_path)
+        self.trackers = list(trackers)
+
+    def _backends(self) -> Sequence[BaseTracker]:
+        return self.trackers
+
+
+def status_for_exception(error: BaseException | None) -> RunStatus:
+    """The run status that leaving a ``with`` block with ``error`` means."""
+    if error is None:
+        return "finished"
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(error, SystemExit) and error.code in (0, None):
+        return "finished"
+    return "failed"

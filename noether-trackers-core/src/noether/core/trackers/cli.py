@@ -1,0 +1,94 @@
+"""The ``noether-trackers`` command: ``list`` installed plugins, ``validate`` a config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="noether-trackers", description="Experiment tracking through one interface."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="installed tracker plugins (imports no backend)")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    validate = commands.add_parser("validate", help="check a config's tracker section")
+    validate.add_argument("config", help="YAML file with a `tracker:` section")
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        return list_plugins(as_json=args.json)
+    return validate_config(args.config)
+
+
+def plugin_report() -> dict[str, Any]:
+    """What ``list`` shows, as data."""
+    from noether.core.trackers.registry import get_registry
+
+    registry = get_registry()
+    return {
+        "trackers": [
+            {
+                "kind": entry.kind,
+                "aliases": [*entry.aliases, f"noether.core.trackers.{entry.class_name}"],
+                "distribution": entry.distribution,
+                "version": entry.version,
+                "backend": entry.backend_library,
+                "backend_version": entry.backend_version,
+            }
+            for entry in registry.kinds
+        ],
+        "broken": [
+            {"plugin": broken.plugin, "distribution": broken.distribution, "error": broken.error}
+            for broken in registry.broken
+        ],
+        "conflicts": list(registry.conflicts),
+    }
+
+
+def list_plugins(*, as_json: bool) -> int:
+    """Print the installed tracker kinds, broken plugins and name conflicts."""
+    report = plugin_report()
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return 0
+    rows = [("KIND", "DISTRIBUTION", "BACKEND", "ALSO SELECTABLE AS")]
+    for tracker in report["trackers"]:
+        backend = (
+            f"{tracker['backend']} {tracker['backend_version'] or '(not installed)'}"
+            if tracker["backend"] else "-"
+        )
+        rows.append((tracker["kind"], f"{tracker['distribution']} {tracker['version']}",
+                     backend, ", ".join(tracker["aliases"])))
+    widths = [max(len(row[column]) for row in rows) for column in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+              + "  " + row[3])
+    for broken in report["broken"]:
+        print(f"BROKEN plugin '{broken['plugin']}' ({broken['distribution']}): {broken['error']}")
+    for conflict in report["conflicts"]:
+        print(f"CONFLICT {conflict}")
+    return 0
+
+
+def validate_config(config_file: str) -> int:
+    """Check the tracker section of ``config_file`` as a run would; 0 when it is valid."""
+    from noether.core.trackers.config import check_tracker_section, load_tracker_section
+    from noether.core.trackers.errors import TrackerConfigError
+
+    try:
+        entries = check_tracker_section(load_tracker_section(config_file))
+    except TrackerConfigError as error:
+        print(f"{config_file}: {error}", file=sys.stderr)
+        return 1
+    kinds = ", ".join(entry.kind.kind for entry in entries) or "none (tracking disabled)"
+    print(f"{config_file}: OK (trackers: {kinds})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""From the ``tracker:`` section of a config to tracker objects, failing fast on bad input.
+
+The section may be ``None`` (no tracking), one mapping (one tracker) or a list of mappings
+(fan-out to every one). Each mapping has a ``kind`` and that kind's options. Everything is
+checked before any tracker is built, and every problem is reported at once in a
+:class:`~noether.core.trackers.errors.TrackerConfigError` naming its YAML path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from noether.core.trackers.base import BaseTracker, FanoutTracker, NoopTracker
+from noether.core.trackers.errors import TrackerConfigError, TrackerNotInstalledError
+from noether.core.trackers.registry import TrackerKind, TrackerRegistry, get_registry
+from noether.core.trackers.schema import check_options, tracker_options
+
+SECTION = "tracker"
+#: Constructor parameters the core passes itself; they are not YAML options.
+CORE_PARAMETERS = frozenset({"output_path"})
+
+
+@dataclass(frozen=True)
+class TrackerEntry:
+    """One checked entry of the ``tracker:`` section."""
+
+    path: str
+    kind: TrackerKind
+    options: dict[str, Any]
+
+
+def load_tracker_section(config_file: str | os.PathLike[str]) -> Any:
+    """Read a YAML file and return its ``tracker:`` section (an omegaconf node or None)."""
+    from omegaconf import OmegaConf
+
+    path = Path(config_file)
+    if not path.is_file():
+        raise TrackerConfigError([f"{path}: no such config file"])
+    try:
+        root = OmegaConf.load(path)
+    except Exception as error:
+        raise TrackerConfigError([f"{path}: not valid YAML ({_first_line(error)})"]) from error
+    if not isinstance(root, Mapping) or SECTION not in root:
+        raise TrackerConfigError(
+            [f"{SECTION}: missing from {path} (write `tracker: null` to disable tracking)"]
+        )
+    return root[SECTION]
+
+
+def check_tracker_section(
+    section: Any, registry: TrackerRegistry | None = None, path: str = SECTION
+) -> list[TrackerEntry]:
+    """Check ``section`` and return its entries; raise TrackerConfigError on any problem."""
+    registry = registry or get_registry()
+    data = _resolve(section, path)
+    if data is None:
+        return []
+    if isinstance(data, Mapping):
+        items = [(path, data)]
+    elif isinstance(data, list):
+        if not data:
+            raise TrackerConfigError(
+                [f"{path}: empty list (list one tracker or more, or write `tracker: null`)"]
+            )
+        items = [(f"{path}[{index}]", item) for index, item in enumerate(data)]
+    else:
+        raise TrackerConfigError(
+            [f"{path}: expected a mapping with a `kind`, a list of them, or null; "
+             f"got {type(data).__name__} {data!r}"]
+        )
+    problems: list[str] = []
+    entries = []
+    for item_path, item in items:
+        entry = _check_entry(item_path, item, registry, problems)
+        if entry is not None:
+            entries.append(entry)
+    if problems:
+        raise TrackerConfigError(problems)
+    return entries
+
+
+def create_tracker(
+    section: Any,
+    output_path: str | os.PathLike[str] | None = None,
+    *,
+    registry: TrackerRegistry | None = None,
+) -> BaseTracker:
+    """Build the tracker that the ``tracker:`` section asks for, writing under ``output_path``.
+
+    ``section`` is a mapping, a list of mappings, None, or the omegaconf node of any of those.
+    """
+    entries = check_tracker_section(section, registry)
+    if not entries:
+        return NoopTracker()
+    trackers = [_build(entry, output_path) for entry in entries]
+    if len(trackers) == 1:
+        return trackers[0]
+    return FanoutTracker(trackers, output_path=output_path)
+
+
+def _build(entry: TrackerEntry, output_path: str | os.PathLike[str] | None) -> BaseTracker:
+    try:
+        return entry.kind.tracker_class(output_path=output_path, **entry.options)
+    except (TypeError, ValueError) as error:
+        raise TrackerConfigError([f"{entry.path}: {error}"]) from error
+
+
+def _check_entry(
+    path: str, item: Any, registry: TrackerRegistry, problems: list[str]
+) -> TrackerEntry | None:
+    if not isinstance(item, Mapping):
+        problems.append(f"{path}: expected a mapping with a `kind`; got {type(item).__name__} "
+                        f"{item!r}")
+        return None
+    kind_name = item.get("kind")
+    if kind_name is None:
+        problems.append(f"{path}.kind: missing (every tracker entry names its kind)")
+        return None
+    if not isinstance(kind_name, str):
+        problems.append(f"{path}.kind: expected str, got {type(kind_name).__name__} "
+                        f"{kind_name!r}")
+        return None
+    try:
+        kind = registry.resolve(kind_name)
+    except TrackerNotInstalledError as error:
+        problems.append(f"{path}.kind: {error}")
+        return None
+    except KeyError as error:
+        problems.append(f"{path}.kind: {error.args[0]}")
+        return None
+    options = {key: value for key, value in item.items() if key != "kind"}
+    found = check_options(path, options, tracker_options(kind.tracker_class, CORE_PARAMETERS))
+    problems.extend(found)
+    return None if found else TrackerEntry(path, kind, options)
+
+
+def _resolve(section: Any, path: str) -> Any:
+    """Resolve interpolations and return plain data, naming the path of any that fails."""
+    if section is None:
+        return None
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    if not isinstance(section, DictConfig | ListConfig):
+        if not isinstance(section, Mapping | Sequence) or isinstance(section, str):
+            return section
+        try:
+            section = OmegaConf.create({SECTION: section})[SECTION]
+        except Exception as error:
+            raise TrackerConfigError([f"{path}: {_first_line(error)}"]) from error
+    try:
+        return OmegaConf.to_container(section, resolve=True, throw_on_missing=True)
+    except Exception as error:
+        where = getattr(error, "full_key", None) or path
+        if not where.startswith(path):
+            where = f"{path}.{where}"
+        raise TrackerConfigError([f"{where}: {_first_line(error)}"]) from error
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -1,0 +1,30 @@
+"""What a backend is told about the run it tracks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+#: How a run ended: passed to every backend's ``_close`` and written to ``summary.yaml``.
+RunStatus: TypeAlias = Literal["finished", "failed", "interrupted", "terminated"]
+RUN_STATUSES: tuple[RunStatus, ...] = ("finished", "failed", "interrupted", "terminated")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The run's identity and configuration, as given to ``BaseTracker.init``.
+
+    ``config`` is already plain (dicts, lists, scalars) and redacted.
+    """
+
+    run_name: str
+    run_id: str
+    stage_name: str | None
+    config: dict[str, Any]
+    output_path: Path | None
+
+    @property
+    def display_name(self) -> str:
+        """``run_name``, or ``run_name/stage_name`` when the run has a stage."""
+        return f"{self.run_name}/{self.stage_name}" if self.stage_name else self.run_name

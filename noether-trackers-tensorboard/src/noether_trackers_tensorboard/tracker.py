@@ -1,0 +1,76 @@
+"""The TensorBoard tracker: event files TensorBoard reads, written without torch."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from noether.core.trackers.base import BaseTracker
+from noether.core.trackers.run_files import dump_yaml
+from noether.core.trackers.run_info import RunInfo, RunStatus
+from noether.core.trackers.values import Value
+
+
+class TensorboardTracker(BaseTracker):
+    """Writes every value to TensorBoard event files under ``output_path / log_dir``.
+
+    Options (YAML): ``log_dir`` (default ``tensorboard_logs``; a relative path is taken inside
+    the run's output path) and ``flush_secs`` (default 60: how often TensorBoard's writer
+    flushes on its own; ``close()`` always flushes). A run with a stage writes into
+    ``log_dir/<stage_name>`` so that stages show up as separate TensorBoard runs.
+    """
+
+    backend_library = "tensorboard"
+
+    def __init__(
+        self,
+        *,
+        log_dir: str = "tensorboard_logs",
+        flush_secs: int = 60,
+        output_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if flush_secs <= 0:
+            raise ValueError(f"flush_secs must be positive; got {flush_secs}")
+        super().__init__(output_path=output_path)
+        base = Path(output_path) if output_path is not None else Path.cwd()
+        self.log_dir = base / log_dir
+        self.flush_secs = flush_secs
+        self._writer: Any = None
+        self._summary: dict[str, Value] = {}
+
+    def _init(self, run: RunInfo) -> None:
+        from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+        from noether_trackers_tensorboard import events
+
+        directory = self.log_dir / run.stage_name if run.stage_name else self.log_dir
+        directory.mkdir(parents=True, exist_ok=True)
+        self._writer = EventFileWriter(str(directory), flush_secs=self.flush_secs)
+        header = f"run `{run.display_name}` (id `{run.run_id}`)\n\n"
+        self._write({"config": header + events.markdown_code(dump_yaml(run.config))}, step=0)
+
+    def _log(self, values: Mapping[str, Value], step: int) -> None:
+        self._write(values, step)
+
+    def _update_summary(self, values: Mapping[str, Value]) -> None:
+        from noether_trackers_tensorboard import events
+
+        self._summary.update(values)
+        self._write({"summary": events.markdown_key_values(self._summary)}, step=0)
+
+    def _close(self, status: RunStatus) -> None:
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
+            self._writer = None
+
+    def _write(self, values: Mapping[str, Value], step: int) -> None:
+        from tensorboard.compat.proto.event_pb2 import Event
+
+        from noether_trackers_tensorboard import events
+
+        event = Event(wall_time=time.time(), step=step, summary=events.summary_of(values))
+        self._writer.add_event(event)
