@@ -64,8 +64,9 @@ class TrainLossCallback(CallbackBase):
 
     def after_step(self, trainer: Trainer, step: int, outputs: Mapping[str, Any]) -> None:
         if step % self.every == 0:
-            self.tracker.log({"train/loss": outputs["loss"], "lr": self.model.learning_rate},
-                             step=step)
+            self.tracker.log(
+                {"train/loss": outputs["loss"], "lr": self.model.learning_rate}, step=step
+            )
 
 
 class EvaluationCallback(CallbackBase):
@@ -90,10 +91,18 @@ class EvaluationCallback(CallbackBase):
         )
 
     def after_training(self, trainer: Trainer) -> None:
-        rows = [[i, round(float(w), 4), round(float(t), 4)]
-                for i, (w, t) in enumerate(zip(self.model.weights, self.model.true_weights))]
-        self.tracker.log({"weights_table": Table(["index", "learned", "true"], rows),
-                          "note": "training finished"})
+        rows = [
+            [i, round(float(w), 4), round(float(t), 4)]
+            for i, (w, t) in enumerate(
+                zip(self.model.weights, self.model.true_weights, strict=True)
+            )
+        ]
+        self.tracker.log(
+            {
+                "weights_table": Table(["index", "learned", "true"], rows),
+                "note": "training finished",
+            }
+        )
         self.tracker.set_summary("final/val_loss", self.model.evaluate()["loss"])
 
 
@@ -105,8 +114,9 @@ def main() -> None:
     parser.add_argument("--run-id", default=None)
     args = parser.parse_args()
 
-    config = OmegaConf.merge(OmegaConf.load(HERE / "configs" / "hyperparameters.yaml"),
-                             OmegaConf.load(args.config))
+    config = OmegaConf.merge(
+        OmegaConf.load(HERE / "configs" / "hyperparameters.yaml"), OmegaConf.load(args.config)
+    )
     train = config.train
     model = LinearRegression(train.features, train.learning_rate, train.batch_size, train.seed)
     trainer = Trainer(
@@ -114,11 +124,14 @@ def main() -> None:
         output_path=args.output,
         run_name=args.run_name,
         run_id=args.run_id,
-        callbacks=[TrainLossCallback(model, every=10),
-                   EvaluationCallback(model, train.steps_per_epoch)],
+        callbacks=[
+            TrainLossCallback(model, every=10),
+            EvaluationCallback(model, train.steps_per_epoch),
+        ],
     )
-    status = trainer.fit(model.train_step, epochs=train.epochs,
-                         steps_per_epoch=train.steps_per_epoch)
+    status = trainer.fit(
+        model.train_step, epochs=train.epochs, steps_per_epoch=train.steps_per_epoch
+    )
     print(f"run '{args.run_name}' {status}; output in {args.output}/")
     for line in view_hints(trainer, Path(args.output)):
         print(line)

@@ -219,14 +219,16 @@ class BaseTracker:
                 accepted[key] = value
             else:
                 self._warn_once(
-                    type(self).__name__, key,
+                    type(self).__name__,
+                    key,
                     f"{type(self).__name__} cannot show {kind} values; skipping '{key}' for it",
                 )
         return accepted
 
     def _warn_unsupported(self, key: str, value: Any) -> None:
         self._warn_once(
-            "unsupported", key,
+            "unsupported",
+            key,
             f"cannot log '{key}': values of type {type(value).__name__} are not supported "
             "(use a number, str, Image, Histogram or Table); skipping it",
         )

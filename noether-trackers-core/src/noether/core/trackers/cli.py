@@ -60,14 +60,24 @@ def list_plugins(*, as_json: bool) -> int:
     for tracker in report["trackers"]:
         backend = (
             f"{tracker['backend']} {tracker['backend_version'] or '(not installed)'}"
-            if tracker["backend"] else "-"
+            if tracker["backend"]
+            else "-"
         )
-        rows.append((tracker["kind"], f"{tracker['distribution']} {tracker['version']}",
-                     backend, ", ".join(tracker["aliases"])))
+        rows.append(
+            (
+                tracker["kind"],
+                f"{tracker['distribution']} {tracker['version']}",
+                backend,
+                ", ".join(tracker["aliases"]),
+            )
+        )
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
-              + "  " + row[3])
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+            + "  "
+            + row[3]
+        )
     for broken in report["broken"]:
         print(f"BROKEN plugin '{broken['plugin']}' ({broken['distribution']}): {broken['error']}")
     for conflict in report["conflicts"]:

@@ -69,8 +69,10 @@ def check_tracker_section(
         items = [(f"{path}[{index}]", item) for index, item in enumerate(data)]
     else:
         raise TrackerConfigError(
-            [f"{path}: expected a mapping with a `kind`, a list of them, or null; "
-             f"got {type(data).__name__} {data!r}"]
+            [
+                f"{path}: expected a mapping with a `kind`, a list of them, or null; "
+                f"got {type(data).__name__} {data!r}"
+            ]
         )
     problems: list[str] = []
     entries = []
@@ -113,16 +115,16 @@ def _check_entry(
     path: str, item: Any, registry: TrackerRegistry, problems: list[str]
 ) -> TrackerEntry | None:
     if not isinstance(item, Mapping):
-        problems.append(f"{path}: expected a mapping with a `kind`; got {type(item).__name__} "
-                        f"{item!r}")
+        problems.append(
+            f"{path}: expected a mapping with a `kind`; got {type(item).__name__} {item!r}"
+        )
         return None
     kind_name = item.get("kind")
     if kind_name is None:
         problems.append(f"{path}.kind: missing (every tracker entry names its kind)")
         return None
     if not isinstance(kind_name, str):
-        problems.append(f"{path}.kind: expected str, got {type(kind_name).__name__} "
-                        f"{kind_name!r}")
+        problems.append(f"{path}.kind: expected str, got {type(kind_name).__name__} {kind_name!r}")
         return None
     try:
         kind = registry.resolve(kind_name)

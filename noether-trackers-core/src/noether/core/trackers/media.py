@@ -21,7 +21,9 @@ def _numpy() -> Any:
     try:
         import numpy
     except ImportError as error:  # pragma: no cover - numpy ships with every backend in practice
-        raise ImportError("media values (Image, Histogram) need numpy: pip install numpy") from error
+        raise ImportError(
+            "media values (Image, Histogram) need numpy: pip install numpy"
+        ) from error
     return numpy
 
 

@@ -105,8 +105,9 @@ class TrackerRegistry:
             except Exception as error:
                 self._record_broken(entry_point.name, distribution, error)
                 continue
-            self.add_plugin(module, name=entry_point.name, distribution=distribution,
-                            version=version)
+            self.add_plugin(
+                module, name=entry_point.name, distribution=distribution, version=version
+            )
 
     def add_plugin(
         self,
@@ -129,8 +130,9 @@ class TrackerRegistry:
         def register(
             tracker_class: type[BaseTracker], *, kind: str, aliases: Sequence[str] = ()
         ) -> None:
-            self._add_kind(TrackerKind(kind, tracker_class, tuple(aliases), name, distribution,
-                                       version))
+            self._add_kind(
+                TrackerKind(kind, tracker_class, tuple(aliases), name, distribution, version)
+            )
 
         caller = self.plugin_manager.subset_hook_caller(
             "register_trackers",
@@ -143,15 +145,20 @@ class TrackerRegistry:
 
     def _record_broken(self, name: str, distribution: str | None, error: BaseException) -> None:
         self.broken.append(
-            BrokenPlugin(name, distribution, f"{type(error).__name__}: {error}",
-                         "".join(traceback.format_exception(error)))
+            BrokenPlugin(
+                name,
+                distribution,
+                f"{type(error).__name__}: {error}",
+                "".join(traceback.format_exception(error)),
+            )
         )
 
     def _add_kind(self, entry: TrackerKind) -> None:
         from noether.core.trackers.base import BaseTracker
 
-        if not (isinstance(entry.tracker_class, type) and
-                issubclass(entry.tracker_class, BaseTracker)):
+        if not (
+            isinstance(entry.tracker_class, type) and issubclass(entry.tracker_class, BaseTracker)
+        ):
             raise TypeError(f"{entry.tracker_class!r} is not a BaseTracker subclass")
         names = (entry.kind, *entry.aliases, DOTTED_PREFIX + entry.class_name)
         taken = [name for name in names if name in self._by_name]
@@ -220,8 +227,12 @@ def get_registry() -> TrackerRegistry:
     registry = TrackerRegistry()
     from noether.core.trackers import builtin_plugin
 
-    registry.add_plugin(builtin_plugin, name="noop", distribution=CORE_DISTRIBUTION,
-                        version=_version(CORE_DISTRIBUTION))
+    registry.add_plugin(
+        builtin_plugin,
+        name="noop",
+        distribution=CORE_DISTRIBUTION,
+        version=_version(CORE_DISTRIBUTION),
+    )
     registry.load_entry_points()
     return registry
 

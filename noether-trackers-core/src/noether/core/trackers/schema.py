@@ -59,9 +59,7 @@ def tracker_options(tracker_class: type, skip: frozenset[str]) -> dict[str, Opti
     return options
 
 
-def check_options(
-    path: str, given: Mapping[str, Any], options: Mapping[str, Option]
-) -> list[str]:
+def check_options(path: str, given: Mapping[str, Any], options: Mapping[str, Option]) -> list[str]:
     """Problems with ``given`` against ``options``, each naming its YAML path (``path.key``)."""
     problems = []
     for key, value in given.items():
@@ -139,4 +137,3 @@ def _fits(value: Any, annotation: Any) -> bool:
     if isinstance(annotation, type):
         return isinstance(value, annotation)
     return True
-

@@ -14,13 +14,63 @@ from enum import Enum
 from noether.core.trackers.values import Scalar
 
 _LOWER_IS_BETTER = frozenset(
-    ["loss", "losses", "error", "err", "mse", "mae", "rmse", "nll", "perplexity", "ppl", "cer", "wer", "fid", "regret", "distance"]
+    [
+        "loss",
+        "losses",
+        "error",
+        "err",
+        "mse",
+        "mae",
+        "rmse",
+        "nll",
+        "perplexity",
+        "ppl",
+        "cer",
+        "wer",
+        "fid",
+        "regret",
+        "distance",
+    ]
 )
 _HIGHER_IS_BETTER = frozenset(
-    ["acc", "accuracy", "f1", "precision", "recall", "auc", "auroc", "score", "iou", "miou", "dice", "map", "bleu", "rouge", "reward", "return", "psnr", "ssim", "top1", "top5", "correct"]
+    [
+        "acc",
+        "accuracy",
+        "f1",
+        "precision",
+        "recall",
+        "auc",
+        "auroc",
+        "score",
+        "iou",
+        "miou",
+        "dice",
+        "map",
+        "bleu",
+        "rouge",
+        "reward",
+        "return",
+        "psnr",
+        "ssim",
+        "top1",
+        "top5",
+        "correct",
+    ]
 )
 _NEUTRAL = frozenset(
-    ["lr", "learning", "epoch", "step", "steps", "time", "seconds", "sec", "secs", "duration", "throughput"]
+    [
+        "lr",
+        "learning",
+        "epoch",
+        "step",
+        "steps",
+        "time",
+        "seconds",
+        "sec",
+        "secs",
+        "duration",
+        "throughput",
+    ]
 )
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -69,9 +119,14 @@ class MetricSummary:
         if direction is Direction.NEUTRAL:
             return
         best = self._best.get(key)
-        if best is None or math.isnan(best) or (not math.isnan(value) and (
-            value < best if direction is Direction.LOWER else value > best
-        )):
+        if (
+            best is None
+            or math.isnan(best)
+            or (
+                not math.isnan(value)
+                and (value < best if direction is Direction.LOWER else value > best)
+            )
+        ):
             self._best[key] = value
 
     def result(self) -> dict[str, Scalar]:

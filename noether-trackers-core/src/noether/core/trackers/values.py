@@ -47,7 +47,7 @@ def to_scalar(value: Any) -> Scalar | None:
         return int(value)
     if isinstance(value, numbers.Real):
         item = value.item() if hasattr(value, "item") else float(value)
-        return int(item) if isinstance(item, bool) else item  # type: ignore[no-any-return]
+        return int(item) if isinstance(item, bool) else item
     if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
         item = value.item()
         if isinstance(item, bool):
