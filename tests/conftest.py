@@ -1,0 +1,46 @@
+"""Fixtures shared by the whole suite.
+
+Every test runs with HOME and the backends' directories pointed at a fresh temporary folder,
+so nothing touches the real home directory or the network.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ISOLATED_DIRS = {
+    "HOME": "home",
+    "XDG_CACHE_HOME": "home/.cache",
+    "XDG_CONFIG_HOME": "home/.config",
+    "WANDB_DIR": "wandb",
+    "WANDB_CACHE_DIR": "wandb-cache",
+    "WANDB_CONFIG_DIR": "wandb-config",
+    "WANDB_DATA_DIR": "wandb-data",
+    "TRACKIO_DIR": "trackio",
+    "HF_HOME": "hf",
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point HOME and every backend directory at a temporary folder; forbid online modes."""
+    root = tmp_path_factory.mktemp("env")
+    for variable, relative in ISOLATED_DIRS.items():
+        path = root / relative
+        path.mkdir(parents=True, exist_ok=True)
+        monkeypatch.setenv(variable, str(path))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    for variable in ("WANDB_API_KEY", "NOETHER_TRACKERS_TRACE", "RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(variable, raising=False)
+    return root
+
+
+@pytest.fixture
+def subprocess_env() -> dict[str, str]:
+    """The (already isolated) environment to hand to a subprocess a test starts."""
+    return dict(os.environ)
