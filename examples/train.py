@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import OmegaConf
+
 from noether.core.callbacks import CallbackBase
 from noether.core.trackers import Histogram, Image, Table
 from noether.core.trackers.trainer import Trainer
-from omegaconf import OmegaConf
 
 HERE = Path(__file__).resolve().parent
 

@@ -25,7 +25,9 @@ ISOLATED_DIRS = {
 
 
 @pytest.fixture(autouse=True)
-def isolated_environment(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_environment(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Point HOME and every backend directory at a temporary folder; forbid online modes."""
     root = tmp_path_factory.mktemp("env")
     for variable, relative in ISOLATED_DIRS.items():

@@ -14,8 +14,14 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_example_training_with_tensorboard(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     output = tmp_path / "run"
-    done = subprocess.run([sys.executable, str(ROOT / "examples" / "train.py"), "--output", str(output)],
-                          capture_output=True, text=True, env=subprocess_env, timeout=300, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "train.py"), "--output", str(output)],
+        capture_output=True,
+        text=True,
+        env=subprocess_env,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert f"tensorboard --logdir {output / 'tensorboard_logs'}" in done.stdout
     summary = yaml.safe_load((output / "summary.yaml").read_text())

@@ -16,13 +16,22 @@ BACKEND_LIBRARIES = ("tensorboard", "wandb", "trackio", "torch", "tensorflow", "
 
 def imported_after(code: str, env: dict[str, str]) -> set[str]:
     """Top-level module names imported by running ``code`` in a fresh interpreter."""
-    script = f"{code}\nimport sys, json; print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}})))"
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env,
-                          timeout=60)
+    report = "import sys, json; print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    script = f"{code}\n{report}"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=60,
+    )
     return set(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def test_importing_the_core_imports_no_backend_and_no_heavy_dependency(subprocess_env: dict[str, str]) -> None:
+def test_importing_the_core_imports_no_backend_and_no_heavy_dependency(
+    subprocess_env: dict[str, str],
+) -> None:
     modules = imported_after("import noether.core.trackers, noether.core.callbacks", subprocess_env)
     assert not modules & {*BACKEND_LIBRARIES, "omegaconf", "yaml", "numpy", "pluggy"}
 
@@ -35,12 +44,16 @@ def test_importing_a_plugin_package_imports_no_backend(subprocess_env: dict[str,
 def test_list_imports_no_backend_library(subprocess_env: dict[str, str]) -> None:
     modules = imported_after(
         "from noether.core.trackers.cli import main\nimport contextlib, io\n"
-        "with contextlib.redirect_stdout(io.StringIO()): main(['list'])", subprocess_env)
+        "with contextlib.redirect_stdout(io.StringIO()): main(['list'])",
+        subprocess_env,
+    )
     assert "noether_trackers_tensorboard" in modules  # the plugin was loaded ...
     assert not modules & set(BACKEND_LIBRARIES)  # ... but not the library it drives
 
 
-def test_list_shows_kinds_distributions_and_backend_versions(capsys: pytest.CaptureFixture[str]) -> None:
+def test_list_shows_kinds_distributions_and_backend_versions(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     import importlib.metadata
 
     assert main(["list", "--json"]) == 0
@@ -66,7 +79,10 @@ def test_validate_exit_status(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     bad = tmp_path / "bad.yaml"
     bad.write_text("tracker:\n  - kind: tensorboard\n    flush_sec: 5\n")
     assert main(["validate", str(bad)]) == 1
-    assert "tracker[0].flush_sec: unknown option; did you mean 'flush_secs'?" in capsys.readouterr().err
+    assert (
+        "tracker[0].flush_sec: unknown option; did you mean 'flush_secs'?"
+        in capsys.readouterr().err
+    )
 
     assert main(["validate", str(tmp_path / "missing.yaml")]) == 1
 
@@ -75,6 +91,11 @@ def test_the_installed_command_runs(tmp_path: Path, subprocess_env: dict[str, st
     command = Path(sys.executable).parent / "noether-trackers"
     config = tmp_path / "c.yaml"
     config.write_text("tracker: null\n")
-    done = subprocess.run([str(command), "validate", str(config)], capture_output=True, text=True,
-                          env=subprocess_env, timeout=60)
+    done = subprocess.run(
+        [str(command), "validate", str(config)],
+        capture_output=True,
+        text=True,
+        env=subprocess_env,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr

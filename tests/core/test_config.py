@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from omegaconf import OmegaConf
-from recording_plugins import RecordingTracker, registry_with_test_plugin
 
 from noether.core.trackers import FanoutTracker, NoopTracker, TrackerConfigError, create_tracker
 from noether.core.trackers.config import check_tracker_section, load_tracker_section
+from recording_plugins import RecordingTracker, registry_with_test_plugin
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "configs"
 
@@ -29,13 +29,21 @@ def problems_of(section: object, registry: object) -> list[str]:
 BAD_CONFIGS = [
     pytest.param(
         {"kind": "tensorbord"},
-        ["tracker.kind: unknown tracker kind 'tensorbord'", "installed kinds:", "did you mean 'tensorboard'",
-         "pip install noether-trackers-wandb"],
+        [
+            "tracker.kind: unknown tracker kind 'tensorbord'",
+            "installed kinds:",
+            "did you mean 'tensorboard'",
+            "pip install noether-trackers-wandb",
+        ],
         id="unknown-kind-typo",
     ),
     pytest.param(
         {"kind": "wandb", "project": "p"},
-        ["tracker.kind:", "provided by noether-trackers-wandb", "pip install noether-trackers-wandb"],
+        [
+            "tracker.kind:",
+            "provided by noether-trackers-wandb",
+            "pip install noether-trackers-wandb",
+        ],
         id="known-kind-not-installed",
     ),
     pytest.param(
@@ -63,8 +71,11 @@ BAD_CONFIGS = [
         ["tracker.flush_secs: expected int, got bool True"],
         id="bool-is-not-int",
     ),
-    pytest.param({"kind": "needs-project"}, ["tracker.project: missing required option (project: str)"],
-                 id="missing-required"),
+    pytest.param(
+        {"kind": "needs-project"},
+        ["tracker.project: missing required option (project: str)"],
+        id="missing-required",
+    ),
     pytest.param({"log_dir": "x"}, ["tracker.kind: missing"], id="missing-kind"),
     pytest.param({"kind": 3}, ["tracker.kind: expected str, got int 3"], id="kind-not-str"),
     pytest.param([], ["tracker: empty list"], id="empty-list"),
@@ -104,7 +115,9 @@ def test_bad_config_gives_one_clear_error_naming_the_yaml_path(section, expected
 
 def test_unresolvable_env_interpolation_names_the_path(registry, monkeypatch) -> None:
     monkeypatch.delenv("NOETHER_TEST_UNSET", raising=False)
-    section = OmegaConf.create({"tracker": [{"kind": "tensorboard", "log_dir": "${oc.env:NOETHER_TEST_UNSET}"}]})
+    section = OmegaConf.create(
+        {"tracker": [{"kind": "tensorboard", "log_dir": "${oc.env:NOETHER_TEST_UNSET}"}]}
+    )
     [problem] = problems_of(section.tracker, registry)
     assert problem.startswith("tracker[0].log_dir:")
     assert "NOETHER_TEST_UNSET" in problem
@@ -116,8 +129,14 @@ def test_missing_mandatory_value_names_the_path(registry) -> None:
 
 
 def test_every_problem_is_reported_at_once(registry) -> None:
-    problems = problems_of([{"kind": "tensorboard", "flush_secs": "x", "logdir": "y"}, {"kind": "nope"}], registry)
-    assert [p.split(":")[0] for p in problems] == ["tracker[0].flush_secs", "tracker[0].logdir", "tracker[1].kind"]
+    problems = problems_of(
+        [{"kind": "tensorboard", "flush_secs": "x", "logdir": "y"}, {"kind": "nope"}], registry
+    )
+    assert [p.split(":")[0] for p in problems] == [
+        "tracker[0].flush_secs",
+        "tracker[0].logdir",
+        "tracker[1].kind",
+    ]
 
 
 def test_a_kind_never_imports_a_module(registry) -> None:
@@ -131,7 +150,9 @@ def test_a_kind_never_imports_a_module(registry) -> None:
 
 def test_null_gives_the_noop_tracker(registry) -> None:
     assert isinstance(create_tracker(None, registry=registry), NoopTracker)
-    assert isinstance(create_tracker(OmegaConf.create({"tracker": None}).tracker, registry=registry), NoopTracker)
+    assert isinstance(
+        create_tracker(OmegaConf.create({"tracker": None}).tracker, registry=registry), NoopTracker
+    )
 
 
 def test_short_dotted_and_alias_kinds_resolve_to_the_same_class(registry) -> None:
@@ -144,8 +165,11 @@ def test_short_dotted_and_alias_kinds_resolve_to_the_same_class(registry) -> Non
 
 
 def test_a_list_fans_out_to_every_entry(registry, tmp_path) -> None:
-    tracker = create_tracker([{"kind": "recorder", "name": "a"}, {"kind": "recorder", "name": "b"}], tmp_path,
-                             registry=registry)
+    tracker = create_tracker(
+        [{"kind": "recorder", "name": "a"}, {"kind": "recorder", "name": "b"}],
+        tmp_path,
+        registry=registry,
+    )
     assert isinstance(tracker, FanoutTracker)
     tracker.init(run_name="fan")
     tracker.log({"loss": 1.0})

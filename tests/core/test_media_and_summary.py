@@ -15,8 +15,11 @@ from noether.core.trackers.summary import Direction, MetricSummary, metric_direc
 
 @pytest.mark.parametrize(
     ("data", "mode"),
-    [(np.arange(12, dtype=np.uint8).reshape(3, 4), "L"), (np.random.rand(3, 4, 3), "RGB"),
-     (np.zeros((3, 4, 4), dtype=np.int32), "RGBA")],
+    [
+        (np.arange(12, dtype=np.uint8).reshape(3, 4), "L"),
+        (np.random.rand(3, 4, 3), "RGB"),
+        (np.zeros((3, 4, 4), dtype=np.int32), "RGBA"),
+    ],
 )
 def test_image_png_decodes_to_the_same_pixels(data: np.ndarray, mode: str) -> None:
     image = Image(data)
@@ -41,10 +44,20 @@ def test_histogram_and_table_validate_their_input() -> None:
 
 @pytest.mark.parametrize(
     ("key", "direction"),
-    [("loss", Direction.LOWER), ("train/loss", Direction.LOWER), ("val_error_rate", Direction.LOWER),
-     ("val/accuracy", Direction.HIGHER), ("top1_acc", Direction.HIGHER), ("f1", Direction.HIGHER),
-     ("lr", Direction.NEUTRAL), ("optim/learning_rate", Direction.NEUTRAL), ("epoch", Direction.NEUTRAL),
-     ("loss_time", Direction.NEUTRAL), ("samples_seen", Direction.NEUTRAL), ("grad_norm", Direction.NEUTRAL)],
+    [
+        ("loss", Direction.LOWER),
+        ("train/loss", Direction.LOWER),
+        ("val_error_rate", Direction.LOWER),
+        ("val/accuracy", Direction.HIGHER),
+        ("top1_acc", Direction.HIGHER),
+        ("f1", Direction.HIGHER),
+        ("lr", Direction.NEUTRAL),
+        ("optim/learning_rate", Direction.NEUTRAL),
+        ("epoch", Direction.NEUTRAL),
+        ("loss_time", Direction.NEUTRAL),
+        ("samples_seen", Direction.NEUTRAL),
+        ("grad_norm", Direction.NEUTRAL),
+    ],
 )
 def test_metric_direction_from_its_name(key: str, direction: Direction) -> None:
     assert metric_direction(key) is direction
@@ -59,8 +72,17 @@ def test_summary_ignores_nan_for_the_best_value_and_keeps_inf() -> None:
 
 
 def test_redaction_replaces_only_text_under_secret_keys() -> None:
-    config = {"API_KEY": "x", "db": {"password": "p", "port": 5432}, "tokens": [{"secret": b"s"}],
-              "max_tokens": 512, "tokenizer": {"name": "bpe"}}
-    assert redact(config) == {"API_KEY": REDACTED, "db": {"password": REDACTED, "port": 5432},
-                              "tokens": [{"secret": REDACTED}], "max_tokens": 512,
-                              "tokenizer": {"name": "bpe"}}
+    config = {
+        "API_KEY": "x",
+        "db": {"password": "p", "port": 5432},
+        "tokens": [{"secret": b"s"}],
+        "max_tokens": 512,
+        "tokenizer": {"name": "bpe"},
+    }
+    assert redact(config) == {
+        "API_KEY": REDACTED,
+        "db": {"password": REDACTED, "port": 5432},
+        "tokens": [{"secret": REDACTED}],
+        "max_tokens": 512,
+        "tokenizer": {"name": "bpe"},
+    }

@@ -9,11 +9,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from recording_plugins import RecordingPlugin, RecordingTracker
 
 from noether.core.trackers import TrackerNotInstalledError
 from noether.core.trackers.hookspecs import hookimpl
 from noether.core.trackers.registry import TrackerRegistry
+from recording_plugins import RecordingPlugin, RecordingTracker
 
 
 def fake_distribution(site: Path, name: str, entry_points: str, modules: dict[str, str]) -> None:
@@ -30,8 +30,14 @@ def fake_distribution(site: Path, name: str, entry_points: str, modules: dict[st
 
 def run_list_json(site: Path, env: dict[str, str]) -> dict:  # type: ignore[type-arg]
     env = {**env, "PYTHONPATH": str(site)}
-    done = subprocess.run([sys.executable, "-m", "noether.core.trackers.cli", "list", "--json"],
-                          capture_output=True, text=True, env=env, check=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "noether.core.trackers.cli", "list", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=60,
+    )
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
@@ -49,15 +55,31 @@ GOOD_PLUGIN = """
 """
 
 
-def test_broken_plugins_are_recorded_and_do_not_break_the_others(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+def test_broken_plugins_are_recorded_and_do_not_break_the_others(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
     fake_distribution(tmp_path, "broken-import", "broken = module_that_does_not_exist_xyz", {})
-    fake_distribution(tmp_path, "raises-in-hook", "raising = raising_plugin",
-                      {"raising_plugin.py": "from noether.core.trackers.hookspecs import hookimpl\n"
-                       "@hookimpl\ndef register_trackers(register):\n    raise RuntimeError('boom')\n"})
-    fake_distribution(tmp_path, "misspelled-hook", "typo = typo_plugin",
-                      {"typo_plugin.py": "from noether.core.trackers.hookspecs import hookimpl\n"
-                       "@hookimpl\ndef register_tracker(register):\n    pass\n"})
-    fake_distribution(tmp_path, "good-plugin", "thirdparty = good_plugin", {"good_plugin.py": GOOD_PLUGIN})
+    fake_distribution(
+        tmp_path,
+        "raises-in-hook",
+        "raising = raising_plugin",
+        {
+            "raising_plugin.py": "from noether.core.trackers.hookspecs import hookimpl\n"
+            "@hookimpl\ndef register_trackers(register):\n    raise RuntimeError('boom')\n"
+        },
+    )
+    fake_distribution(
+        tmp_path,
+        "misspelled-hook",
+        "typo = typo_plugin",
+        {
+            "typo_plugin.py": "from noether.core.trackers.hookspecs import hookimpl\n"
+            "@hookimpl\ndef register_tracker(register):\n    pass\n"
+        },
+    )
+    fake_distribution(
+        tmp_path, "good-plugin", "thirdparty = good_plugin", {"good_plugin.py": GOOD_PLUGIN}
+    )
     report = run_list_json(tmp_path, subprocess_env)
     broken = {item["plugin"]: item for item in report["broken"]}
     assert broken["broken"]["distribution"] == "broken-import"
@@ -73,8 +95,12 @@ def test_broken_plugins_are_recorded_and_do_not_break_the_others(tmp_path: Path,
 def test_two_plugins_registering_one_kind_are_reported_with_both_distributions(
     tmp_path: Path, subprocess_env: dict[str, str]
 ) -> None:
-    clash = GOOD_PLUGIN.replace('kind="thirdparty"', 'kind="tensorboard"').replace("ThirdParty", "Clash")
-    fake_distribution(tmp_path, "clashing-plugin", "clash = clash_plugin", {"clash_plugin.py": clash})
+    clash = GOOD_PLUGIN.replace('kind="thirdparty"', 'kind="tensorboard"').replace(
+        "ThirdParty", "Clash"
+    )
+    fake_distribution(
+        tmp_path, "clashing-plugin", "clash = clash_plugin", {"clash_plugin.py": clash}
+    )
     report = run_list_json(tmp_path, subprocess_env)
     [conflict] = report["conflicts"]
     assert "'tensorboard'" in conflict and "noether-trackers-tensorboard" in conflict
@@ -110,7 +136,9 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
     assert not hasattr(trackers, "lowercase_name")
 
 
-def test_hook_calls_are_traced_when_asked(monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+def test_hook_calls_are_traced_when_asked(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("NOETHER_TRACKERS_TRACE", "1")
     registry = TrackerRegistry()
 
@@ -131,8 +159,16 @@ def test_another_distribution_under_the_noether_namespace_stays_importable(
     (other / "__init__.py").write_text("VALUE = 42\n")
     (tmp_path / "noether" / "core" / "extra").mkdir(parents=True)
     (tmp_path / "noether" / "core" / "extra" / "__init__.py").write_text("VALUE = 7\n")
-    code = ("import noether.core.trackers, noether.other, noether.core.extra, noether.core.callbacks;"
-            "print(noether.other.VALUE + noether.core.extra.VALUE)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          env={**subprocess_env, "PYTHONPATH": str(tmp_path)}, timeout=60)
+    code = (
+        "import noether.core.trackers, noether.other, noether.core.extra, noether.core.callbacks;"
+        "print(noether.other.VALUE + noether.core.extra.VALUE)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**subprocess_env, "PYTHONPATH": str(tmp_path)},
+        timeout=60,
+    )
     assert done.stdout.strip() == "49"

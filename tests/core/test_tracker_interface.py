@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from recording_plugins import RecordingTracker, ScalarsOnlyTracker
 
 from noether.core.trackers import Histogram, Image, NoopTracker, Table
 from noether.core.trackers.redaction import REDACTED
+from recording_plugins import RecordingTracker, ScalarsOnlyTracker
 
 
-def started(tmp_path: Path | None = None, cls: type[RecordingTracker] = RecordingTracker) -> RecordingTracker:
+def started(
+    tmp_path: Path | None = None, cls: type[RecordingTracker] = RecordingTracker
+) -> RecordingTracker:
     tracker = cls(output_path=tmp_path)
     tracker.init(run_name="run", run_id="id1", config={"lr": 0.1})
     return tracker
@@ -62,7 +64,9 @@ def test_values_are_normalised() -> None:
     assert values["text"] == "hello" and values["nested/deeper/x"] == 1
 
 
-def test_unsupported_values_are_warned_once_per_key_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
+def test_unsupported_values_are_warned_once_per_key_and_skipped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     tracker = started()
     with caplog.at_level(logging.WARNING, "noether.trackers"):
         for _ in range(3):
@@ -144,8 +148,10 @@ def test_context_manager_records_how_the_run_ended() -> None:
 
 def test_run_files_hold_redacted_config_and_best_last_summary(tmp_path: Path) -> None:
     tracker = RecordingTracker(output_path=tmp_path)
-    tracker.init(run_name="r", config={"optim": {"lr": 0.1, "api_key": "sk-123"}, "wandb_token": "t",
-                                       "max_tokens": 512})
+    tracker.init(
+        run_name="r",
+        config={"optim": {"lr": 0.1, "api_key": "sk-123"}, "wandb_token": "t", "max_tokens": 512},
+    )
     for step, (loss, acc, lr) in enumerate([(3.0, 0.1, 1.0), (1.0, 0.7, 0.5), (2.0, 0.6, 0.25)]):
         tracker.log({"train/loss": loss, "val/accuracy": acc, "lr": lr}, step=step)
     tracker.log({"train/loss": float("nan")})
@@ -153,7 +159,11 @@ def test_run_files_hold_redacted_config_and_best_last_summary(tmp_path: Path) ->
     tracker.close()
 
     config = yaml.safe_load((tmp_path / "config.yaml").read_text())
-    assert config == {"optim": {"lr": 0.1, "api_key": REDACTED}, "wandb_token": REDACTED, "max_tokens": 512}
+    assert config == {
+        "optim": {"lr": 0.1, "api_key": REDACTED},
+        "wandb_token": REDACTED,
+        "max_tokens": 512,
+    }
     summary = yaml.safe_load((tmp_path / "summary.yaml").read_text())
     assert summary["train/loss/min"] == 1.0 and math.isnan(summary["train/loss/last"])
     assert summary["val/accuracy/max"] == 0.7 and summary["val/accuracy/last"] == 0.6

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import yaml
 from omegaconf import OmegaConf
-from recording_plugins import RecordingTracker, registry_with_test_plugin
 
 import noether.core.trackers.config as config_module
 from noether.core.callbacks import CallbackBase
 from noether.core.trackers import NoopTracker, TrackerConfigError
 from noether.core.trackers.trainer import Trainer
+from recording_plugins import RecordingTracker, registry_with_test_plugin
 
 
 @pytest.fixture(autouse=True)
@@ -43,11 +43,21 @@ CONFIG = {"tracker": {"kind": "recorder"}, "model": {"width": 8, "api_key": "sk"
 
 def test_trainer_initialises_hands_out_and_closes_the_tracker(tmp_path: Path) -> None:
     callback = LossLogger()
-    trainer = Trainer(OmegaConf.create(CONFIG), output_path=tmp_path, run_name="r", run_id="abc",
-                      stage_name="train", callbacks=[callback])
+    trainer = Trainer(
+        OmegaConf.create(CONFIG),
+        output_path=tmp_path,
+        run_name="r",
+        run_id="abc",
+        stage_name="train",
+        callbacks=[callback],
+    )
     status = trainer.fit(lambda step: {"loss": 1.0 / (step + 1)}, epochs=2, steps_per_epoch=3)
     tracker = trainer.tracker
-    assert status == "finished" and callback.seen == [tracker] and isinstance(tracker, RecordingTracker)
+    assert (
+        status == "finished"
+        and callback.seen == [tracker]
+        and isinstance(tracker, RecordingTracker)
+    )
     (name, run), *_ = tracker.calls
     assert name == "init" and (run.run_name, run.run_id, run.stage_name) == ("r", "abc", "train")
     assert run.config == {"model": {"width": 8, "api_key": "***REDACTED***"}}
@@ -58,9 +68,13 @@ def test_trainer_initialises_hands_out_and_closes_the_tracker(tmp_path: Path) ->
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["model"]["width"] == 8
 
 
-@pytest.mark.parametrize(("error", "status"), [(RuntimeError("diverged"), "failed"),
-                                               (KeyboardInterrupt(), "interrupted")])
-def test_trainer_closes_the_tracker_on_every_way_out(tmp_path: Path, error: BaseException, status: str) -> None:
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [(RuntimeError("diverged"), "failed"), (KeyboardInterrupt(), "interrupted")],
+)
+def test_trainer_closes_the_tracker_on_every_way_out(
+    tmp_path: Path, error: BaseException, status: str
+) -> None:
     trainer = Trainer(CONFIG, output_path=tmp_path, run_name="r", callbacks=[LossLogger()])
 
     def step_function(step: int) -> Mapping[str, float]:
@@ -76,7 +90,9 @@ def test_trainer_closes_the_tracker_on_every_way_out(tmp_path: Path, error: Base
 
 
 def test_a_bad_tracker_config_fails_before_training(tmp_path: Path) -> None:
-    with pytest.raises(TrackerConfigError, match="tracker.nme: unknown option; did you mean 'name'"):
+    with pytest.raises(
+        TrackerConfigError, match=r"tracker\.nme: unknown option; did you mean 'name'"
+    ):
         Trainer({"tracker": {"kind": "recorder", "nme": "x"}}, output_path=tmp_path, run_name="r")
     with pytest.raises(TrackerConfigError, match="tracker: missing"):
         Trainer({"model": {}}, output_path=tmp_path, run_name="r")

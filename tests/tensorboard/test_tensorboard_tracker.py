@@ -22,15 +22,25 @@ from noether.core.trackers import Histogram, Image, Table, create_tracker
 
 
 def read_events(log_dir: Path) -> EventAccumulator:
-    accumulator = EventAccumulator(str(log_dir), size_guidance={
-        "scalars": 0, "tensors": 0, "images": 0, "histograms": 0, "compressedHistograms": 0})
+    accumulator = EventAccumulator(
+        str(log_dir),
+        size_guidance={
+            "scalars": 0,
+            "tensors": 0,
+            "images": 0,
+            "histograms": 0,
+            "compressedHistograms": 0,
+        },
+    )
     accumulator.Reload()
     return accumulator
 
 
 def text_of(accumulator: EventAccumulator, tag: str) -> list[tuple[int, str]]:
-    return [(event.step, tensor_util.make_ndarray(event.tensor_proto).item().decode())
-            for event in accumulator.Tensors(tag)]
+    return [
+        (event.step, tensor_util.make_ndarray(event.tensor_proto).item().decode())
+        for event in accumulator.Tensors(tag)
+    ]
 
 
 def scalars_of(accumulator: EventAccumulator, tag: str) -> list[tuple[int, float]]:
@@ -39,18 +49,31 @@ def scalars_of(accumulator: EventAccumulator, tag: str) -> list[tuple[int, float
 
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
-    tracker = create_tracker({"kind": "noether.core.trackers.TensorboardTracker", "flush_secs": 600}, tmp_path)
-    tracker.init(run_name="tb", run_id="id-1", config={"lr": 0.1, "nested": {"depth": 2}, "token": "s3cret"})
+    tracker = create_tracker(
+        {"kind": "noether.core.trackers.TensorboardTracker", "flush_secs": 600}, tmp_path
+    )
+    tracker.init(
+        run_name="tb", run_id="id-1", config={"lr": 0.1, "nested": {"depth": 2}, "token": "s3cret"}
+    )
     for step in range(5):
-        tracker.log({"loss": 1.0 / (step + 1), "acc": step / 10, "misc": {"nan": float("nan"), "inf": math.inf}})
+        tracker.log(
+            {
+                "loss": 1.0 / (step + 1),
+                "acc": step / 10,
+                "misc": {"nan": float("nan"), "inf": math.inf},
+            }
+        )
     tracker.log({"eval/loss": 0.7}, step=2)  # an evaluation at an earlier step
     tracker.log({"loss": 9.0}, step=2)  # a repeated step
-    tracker.log({
-        "note": "hello **markdown**",
-        "weights": Histogram(np.arange(100), bins=10),
-        "picture": Image(np.full((6, 4, 3), 0.5)),
-        "table": Table(["name", "score"], [["a", 1], ["b", 2]]),
-    }, step=7)
+    tracker.log(
+        {
+            "note": "hello **markdown**",
+            "weights": Histogram(np.arange(100), bins=10),
+            "picture": Image(np.full((6, 4, 3), 0.5)),
+            "table": Table(["name", "score"], [["a", 1], ["b", 2]]),
+        },
+        step=7,
+    )
     tracker.close()  # flush_secs is long: only close() can have put the values on disk
     return tmp_path / "tensorboard_logs"
 
@@ -117,11 +140,28 @@ def get_json(url: str, deadline: float) -> Any:
             time.sleep(0.5)
 
 
-def test_a_real_tensorboard_server_serves_the_logged_scalars(run_dir: Path, subprocess_env: dict[str, str]) -> None:
+def test_a_real_tensorboard_server_serves_the_logged_scalars(
+    run_dir: Path, subprocess_env: dict[str, str]
+) -> None:
     port = free_port()
-    command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(run_dir), "--host", "127.0.0.1",
-               "--port", str(port), "--load_fast", "false", "--reload_interval", "1"]
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=subprocess_env)
+    command = [
+        sys.executable,
+        "-m",
+        "tensorboard.main",
+        "--logdir",
+        str(run_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--load_fast",
+        "false",
+        "--reload_interval",
+        "1",
+    ]
+    server = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=subprocess_env
+    )
     try:
         deadline = time.monotonic() + 90
         base = f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?run=.&tag="

@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from noether.core.trackers.media import Histogram, Image, Table
-from noether.core.trackers.values import Value
 from tensorboard.compat.proto import summary_pb2
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
 from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
 from tensorboard.plugins.text import metadata as text_metadata
+
+from noether.core.trackers.media import Histogram, Image, Table
+from noether.core.trackers.values import Value
 
 
 def summary_of(values: Mapping[str, Value]) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from noether.core.trackers.hookspecs import RegisterTracker, hookimpl
-
 from noether_trackers_tensorboard.tracker import TensorboardTracker
 
 

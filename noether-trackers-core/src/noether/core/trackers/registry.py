@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pluggy
+
 from noether.core.trackers import hookspecs
 from noether.core.trackers.errors import TrackerNotInstalledError
 
