@@ -31,6 +31,7 @@ def test_steps_default_to_the_step_after_the_last_and_may_repeat_or_go_back() ->
     tracker.log({"b": 4}, step=10)
     tracker.log({"eval": 5}, step=4)
     tracker.log({"a": 6})
+    tracker.flush()
     assert [step for _, step in tracker.logged()] == [0, 1, 10, 10, 4, 11]
 
 
@@ -56,6 +57,7 @@ def test_values_are_normalised() -> None:
             "nested": {"deeper": {"x": 1}},
         }
     )
+    tracker.flush()
     [(values, _)] = tracker.logged()
     assert values["np_float"] == 0.5 and type(values["np_float"]) is float
     assert values["np_int"] == 7 and type(values["np_int"]) is int
@@ -71,6 +73,7 @@ def test_unsupported_values_are_warned_once_per_key_and_skipped(
     with caplog.at_level(logging.WARNING, "noether.trackers"):
         for _ in range(3):
             tracker.log({"ok": 1, "bad": object(), "vector": np.zeros(3)})
+    tracker.flush()
     assert [values for values, _ in tracker.logged()] == [{"ok": 1}] * 3
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 2
@@ -82,6 +85,7 @@ def test_a_backend_skips_value_kinds_it_cannot_show(caplog: pytest.LogCaptureFix
     with caplog.at_level(logging.WARNING, "noether.trackers"):
         tracker.log({"loss": 1.0, "note": "text", "img": Image(np.zeros((2, 2)))})
         tracker.log({"loss": 2.0, "note": "text"})
+        tracker.flush()  # the warning comes from the backend's delivery thread
     assert [values for values, _ in tracker.logged()] == [{"loss": 1.0}, {"loss": 2.0}]
     assert len(caplog.records) == 2
     assert "cannot show text values; skipping 'note'" in caplog.records[0].getMessage()
@@ -102,6 +106,7 @@ def test_non_integer_step_is_rejected_at_once(step: object) -> None:
 def test_numpy_integer_step_is_accepted_and_negative_rejected() -> None:
     tracker = started()
     tracker.log({"a": 1}, step=np.int64(5))  # type: ignore[arg-type]
+    tracker.flush()
     assert tracker.logged()[0][1] == 5 and type(tracker.logged()[0][1]) is int
     with pytest.raises(ValueError, match="negative"):
         tracker.log({"a": 1}, step=-1)
@@ -176,6 +181,7 @@ def test_run_files_hold_redacted_config_and_best_last_summary(tmp_path: Path) ->
 def test_secret_text_values_are_redacted_before_the_backend() -> None:
     tracker = started()
     tracker.log({"api_key": "sk-live", "keypoint_loss": 0.5})
+    tracker.flush()
     assert tracker.logged()[0][0] == {"api_key": REDACTED, "keypoint_loss": 0.5}
 
 
@@ -184,6 +190,7 @@ def test_media_values_pass_through() -> None:
     image, histogram = Image(np.ones((4, 5, 3))), Histogram([1, 2, 2, 3, float("nan")], bins=3)
     table = Table(["a", "b"], [[1, "x"], [2, "y"]])
     tracker.log({"img": image, "hist": histogram, "table": table})
+    tracker.flush()
     assert tracker.logged()[0][0] == {"img": image, "hist": histogram, "table": table}
     assert list(histogram.counts) == [1, 2, 1] and histogram.dropped == 1
 

@@ -14,16 +14,19 @@ import logging
 import numbers
 import os
 import threading
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
-from noether.core.trackers.redaction import REDACTED, looks_secret, redact
-from noether.core.trackers.run_files import CONFIG_FILE, SUMMARY_FILE, to_plain, write_yaml
+from noether.core.trackers import lifecycle
+from noether.core.trackers.delivery import DeliveryEngine, DeliveryReport, DeliverySettings
+from noether.core.trackers.errors import TrackerConfigError
+from noether.core.trackers.redaction import redact
+from noether.core.trackers.run_files import CONFIG_FILE, to_plain, write_yaml
 from noether.core.trackers.run_info import RUN_STATUSES, RunInfo, RunStatus
-from noether.core.trackers.summary import MetricSummary
 from noether.core.trackers.values import VALUE_KINDS, Value, normalise_values, value_kind
 
 logger = logging.getLogger("noether.trackers")
@@ -35,6 +38,9 @@ class BaseTracker:
     Subclasses (backends) set :attr:`supported_values` and :attr:`backend_library`, take their
     options as keyword-only constructor parameters (these are the kind's YAML schema) and
     implement the underscore methods. Use a tracker as a context manager to close it on exit.
+
+    Calls are delivered to the backend on a thread of its own, in order; the training thread
+    only checks and normalises the values (see :mod:`noether.core.trackers.delivery`).
     """
 
     #: Value kinds this backend can show; others are skipped for it with one warning per key.
@@ -46,11 +52,20 @@ class BaseTracker:
         self.output_path = Path(output_path) if output_path is not None else None
         self.run: RunInfo | None = None
         self.status: RunStatus | None = None
-        self._lock = threading.Lock()
+        #: What ``close()`` found: what reached each backend (None before close).
+        self.delivery_report: DeliveryReport | None = None
+        #: Engine limits; ``create_tracker`` sets them, a subclass may override the default.
+        self.delivery_settings = DeliverySettings()
+        #: False lets the run go on without this backend if its ``_init`` fails (YAML
+        #: ``required: false``); True makes that failure stop the run before training.
+        self.required = True
+        #: Where this tracker was configured (``tracker[1]``), for error messages.
+        self.config_path: str | None = None
+        # Re-entrant: the SIGTERM handler may close the tracker from inside a log() call.
+        self._lock = threading.RLock()
         self._closed = False
         self._next_step = 0
-        self._metrics = MetricSummary()
-        self._user_summary: dict[str, Value] = {}
+        self._engine: DeliveryEngine | None = None
         self._warned: set[tuple[str, str]] = set()
 
     # ---- what training code calls ------------------------------------------------------------
@@ -63,10 +78,12 @@ class BaseTracker:
         stage_name: str | None = None,
         config: Any = None,
     ) -> None:
-        """Start the run: write ``config.yaml`` and start every backend.
+        """Start the run: write ``config.yaml``, open the journal and start every backend.
 
         ``config`` (a mapping, dataclass or omegaconf node of hyperparameters) is stored with
-        secret-looking keys redacted. A random ``run_id`` is chosen when none is given.
+        secret-looking keys redacted. A random ``run_id`` is chosen when none is given. A
+        required backend that fails to start raises :class:`TrackerConfigError` (after the
+        others are closed again); an optional one is left out with a warning.
         """
         if not isinstance(run_name, str) or not run_name:
             raise TypeError(f"init() needs run_name as a non-empty str; got {run_name!r}")
@@ -80,10 +97,15 @@ class BaseTracker:
                 config=redact(to_plain(config)),
                 output_path=self.output_path,
             )
-        if self.output_path is not None:
-            write_yaml(self.output_path / CONFIG_FILE, self.run.config)
-        for backend in self._backends():
-            backend._init(self.run)
+            if self.output_path is not None:
+                write_yaml(self.output_path / CONFIG_FILE, self.run.config)
+            backends = self._backends()
+            if not backends:
+                return
+            self._engine = DeliveryEngine(backends, self.run, self.delivery_settings)
+            failures = self._engine.start()
+            lifecycle.register_open(self)
+        self._handle_init_failures(failures)
 
     def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
         """Log ``data`` (name to value) at ``step``; ``None`` means the step after the last.
@@ -91,27 +113,23 @@ class BaseTracker:
         Nested mappings become ``a/b`` names; scalars of Python, numpy or torch (0-d arrays and
         tensors included) become numbers, ``str`` becomes text, and :class:`Image`,
         :class:`Histogram` and :class:`Table` are passed to each backend's native type. A value
-        of any other type is warned about once per name and skipped.
+        of any other type is warned about once per name and skipped. Returns at once: delivery
+        happens off this thread.
         """
         if not isinstance(data, Mapping):
             raise TypeError(f"log() needs a mapping of names to values; got {type(data).__name__}")
-        if step is not None and (isinstance(step, bool) or not isinstance(step, numbers.Integral)):
-            raise TypeError(f"log() step must be an int or None; got {type(step).__name__}")
-        if step is not None and step < 0:
-            raise ValueError(f"log() step must not be negative; got {step}")
-        values = self._redact_text(normalise_values(data, self._warn_unsupported))
+        if step is not None and (type(step) is not int or step < 0):
+            step = _check_step(step)
+        values = normalise_values(data, self._warn_unsupported)
         with self._lock:
-            if not self._accepting("log"):
+            if self._engine is None and not self._accepting("log"):
                 return
             if step is None:
                 step = self._next_step
-            step = int(step)
-            self._next_step = max(self._next_step, step + 1)
-            for key, value in values.items():
-                if isinstance(value, int | float):
-                    self._metrics.update(key, value)
-        if values:
-            self._deliver_log(values, step)
+            if step >= self._next_step:
+                self._next_step = step + 1
+            if values and self._engine is not None:
+                self._engine.submit(("log", values, step, time.time()))
 
     def set_summary(self, key: str, value: Any) -> None:
         """Set one summary value of the run (shown by backends as the run's summary)."""
@@ -123,44 +141,48 @@ class BaseTracker:
             raise TypeError(
                 f"update_summary() needs a mapping of names to values; got {type(data).__name__}"
             )
-        values = self._redact_text(normalise_values(data, self._warn_unsupported))
+        values = normalise_values(data, self._warn_unsupported)
         with self._lock:
-            if not self._accepting("update_summary"):
+            if self._engine is None and not self._accepting("update_summary"):
                 return
-            self._user_summary.update(values)
-        for backend in self._backends():
-            backend._update_summary(values)
+            if values and self._engine is not None:
+                self._engine.submit(("summary", values, time.time()))
 
-    def flush(self, timeout: float | None = None) -> None:
-        """Wait until every call made so far has been handed to the backends."""
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every call so far is journaled and taken by every backend that is not
+        stalled; at most ``timeout`` seconds (default: the close timeout). True if it was."""
+        engine = self._engine
+        if engine is None:
+            return True
+        limit = self.delivery_settings.close_timeout if timeout is None else timeout
+        return engine.flush(limit)
 
-    def close(self, timeout: float | None = None, *, status: RunStatus = "finished") -> None:
+    def close(
+        self, timeout: float | None = None, *, status: RunStatus = "finished"
+    ) -> DeliveryReport | None:
         """End the run with ``status``; safe to call twice and before ``init``.
 
         Sends the end-of-run summary (best and last value of every metric) to every backend,
-        writes ``summary.yaml`` and closes every backend.
+        closes every backend, syncs the journal and writes ``summary.yaml``, all within
+        ``timeout`` seconds (default 30) whatever a backend does. Returns (and keeps in
+        :attr:`delivery_report`) what was not delivered, per backend.
         """
         if status not in RUN_STATUSES:
             raise ValueError(f"close() status must be one of {RUN_STATUSES}; got {status!r}")
         with self._lock:
             if self._closed:
-                return
+                return self.delivery_report
             self._closed = True
+            engine, self._engine = self._engine, None
             if self.run is None:
-                return
+                return None
             self.status = status
-            summary = {**self._metrics.result(), **self._user_summary}
-        for backend in self._backends():
-            backend._update_summary(summary)
-        if self.output_path is not None:
-            write_yaml(self.output_path / SUMMARY_FILE, {**summary, "_status": status})
-        for backend in self._backends():
-            backend._close(status)
-
-    def summary(self) -> dict[str, Value]:
-        """The run's summary so far: best and last value of every metric, and what was set."""
-        with self._lock:
-            return {**self._metrics.result(), **self._user_summary}
+        lifecycle.unregister(self)
+        if engine is None:
+            return None
+        timeout = self.delivery_settings.close_timeout if timeout is None else timeout
+        self.delivery_report = engine.close(status, timeout)
+        return self.delivery_report
 
     def __enter__(self) -> BaseTracker:
         return self
@@ -195,18 +217,35 @@ class BaseTracker:
         return (self,)
 
     def _accepting(self, method: str) -> bool:
+        """Whether a call may go ahead when no engine runs (a tracker without backends)."""
         if self.run is None and not self._closed:
             raise RuntimeError(f"call init() before {method}()")
         if self._closed:
             self._warn_once("closed", method, f"{method}() after close() is ignored")
-            return False
-        return True
+        return False
 
-    def _deliver_log(self, values: dict[str, Value], step: int) -> None:
-        for backend in self._backends():
-            accepted = backend._supported_subset(values)
-            if accepted:
-                backend._log(accepted, step)
+    def _handle_init_failures(self, failures: Sequence[tuple[Any, BaseException]]) -> None:
+        problems = []
+        for worker, error in failures:
+            where = worker.backend.config_path or "tracker"
+            message = f"{where} ({worker.label}): failed to start: {type(error).__name__}: {error}"
+            if worker.backend.required:
+                problems.append(message)
+            else:
+                logger.warning("%s; continuing without it (required: false)", message)
+                assert self._engine is not None
+                self._engine.detach(worker)
+        if problems:
+            self.close(status="failed", timeout=self.delivery_settings.close_timeout)
+            raise TrackerConfigError(
+                [*problems, "set `required: false` on an entry to run without it"]
+            )
+
+    def _receive_log(self, values: dict[str, Value], step: int) -> None:
+        """Delivery entry point (on this backend's thread): filter, then ``_log``."""
+        accepted = self._supported_subset(values)
+        if accepted:
+            self._log(accepted, step)
 
     def _supported_subset(self, values: dict[str, Value]) -> dict[str, Value]:
         """``values`` without those this backend cannot show (warned about once per key)."""
@@ -238,12 +277,14 @@ class BaseTracker:
             self._warned.add((topic, key))
             logger.warning(message)
 
-    @staticmethod
-    def _redact_text(values: dict[str, Value]) -> dict[str, Value]:
-        for key, value in values.items():
-            if isinstance(value, str) and looks_secret(key):
-                values[key] = REDACTED
-        return values
+
+def _check_step(step: Any) -> int:
+    """Validate an explicit step that is not a plain non-negative int."""
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise TypeError(f"log() step must be an int or None; got {type(step).__name__}")
+    if step < 0:
+        raise ValueError(f"log() step must not be negative; got {step}")
+    return int(step)
 
 
 class NoopTracker(BaseTracker):

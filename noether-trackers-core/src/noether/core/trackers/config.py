@@ -15,13 +15,19 @@ from pathlib import Path
 from typing import Any
 
 from noether.core.trackers.base import BaseTracker, FanoutTracker, NoopTracker
+from noether.core.trackers.delivery import DeliverySettings
 from noether.core.trackers.errors import TrackerConfigError, TrackerNotInstalledError
 from noether.core.trackers.registry import TrackerKind, TrackerRegistry, get_registry
-from noether.core.trackers.schema import check_options, tracker_options
+from noether.core.trackers.schema import Option, check_options, tracker_options
 
 SECTION = "tracker"
 #: Constructor parameters the core passes itself; they are not YAML options.
 CORE_PARAMETERS = frozenset({"output_path"})
+#: Options every entry accepts besides its kind's own; the core consumes them.
+ENTRY_OPTIONS = {
+    # false: if this backend fails to start, train without it instead of stopping the run
+    "required": Option("required", bool, True),
+}
 
 
 @dataclass(frozen=True)
@@ -90,25 +96,33 @@ def create_tracker(
     output_path: str | os.PathLike[str] | None = None,
     *,
     registry: TrackerRegistry | None = None,
+    delivery: DeliverySettings | None = None,
 ) -> BaseTracker:
     """Build the tracker that the ``tracker:`` section asks for, writing under ``output_path``.
 
     ``section`` is a mapping, a list of mappings, None, or the omegaconf node of any of those.
+    ``delivery`` tunes the delivery engine (queue sizes, timeouts, the journal).
     """
     entries = check_tracker_section(section, registry)
     if not entries:
         return NoopTracker()
     trackers = [_build(entry, output_path) for entry in entries]
-    if len(trackers) == 1:
-        return trackers[0]
-    return FanoutTracker(trackers, output_path=output_path)
+    front = trackers[0] if len(trackers) == 1 else FanoutTracker(trackers, output_path=output_path)
+    if delivery is not None:
+        front.delivery_settings = delivery
+    return front
 
 
 def _build(entry: TrackerEntry, output_path: str | os.PathLike[str] | None) -> BaseTracker:
+    options = dict(entry.options)
+    required = options.pop("required", True)
     try:
-        return entry.kind.tracker_class(output_path=output_path, **entry.options)
+        tracker = entry.kind.tracker_class(output_path=output_path, **options)
     except (TypeError, ValueError) as error:
         raise TrackerConfigError([f"{entry.path}: {error}"]) from error
+    tracker.required = required
+    tracker.config_path = entry.path
+    return tracker
 
 
 def _check_entry(
@@ -135,7 +149,8 @@ def _check_entry(
         problems.append(f"{path}.kind: {error.args[0]}")
         return None
     options = {key: value for key, value in item.items() if key != "kind"}
-    found = check_options(path, options, tracker_options(kind.tracker_class, CORE_PARAMETERS))
+    schema = {**tracker_options(kind.tracker_class, CORE_PARAMETERS), **ENTRY_OPTIONS}
+    found = check_options(path, options, schema)
     problems.extend(found)
     return None if found else TrackerEntry(path, kind, options)
 

@@ -27,6 +27,9 @@ def _numpy() -> Any:
     return numpy
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
 @dataclass(frozen=True, eq=False)
 class Image:
     """An image: an ``H x W``, ``H x W x 1``, ``H x W x 3`` or ``H x W x 4`` array.
@@ -80,11 +83,33 @@ class Image:
 
         header = struct.pack(">IIBBBBB", self.width, self.height, 8, color_type, 0, 0, 0)
         return (
-            b"\x89PNG\r\n\x1a\n"
+            PNG_SIGNATURE
             + chunk(b"IHDR", header)
             + chunk(b"IDAT", zlib.compress(rows, 6))
             + chunk(b"IEND", b"")
         )
+
+    @classmethod
+    def from_png(cls, png: bytes, caption: str | None = None) -> Image:
+        """Decode a PNG written by :meth:`to_png` (8-bit, unfiltered rows; not general PNG)."""
+        if not png.startswith(PNG_SIGNATURE):
+            raise ValueError("not a PNG file")
+        position, chunks = len(PNG_SIGNATURE), dict[bytes, bytes]()
+        while position < len(png):
+            (length,) = struct.unpack(">I", png[position : position + 4])
+            kind = png[position + 4 : position + 8]
+            chunks[kind] = chunks.get(kind, b"") + png[position + 8 : position + 8 + length]
+            position += 12 + length
+        width, height, depth, color_type = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+        channels = {0: 1, 2: 3, 6: 4}.get(color_type)
+        if depth != 8 or channels is None:
+            raise ValueError("only 8-bit grey, RGB or RGBA PNGs written by Image.to_png decode")
+        np = _numpy()
+        rows = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), dtype=np.uint8)
+        rows = rows.reshape(height, 1 + width * channels)
+        if rows[:, 0].any():
+            raise ValueError("filtered PNG rows are not supported (not written by Image.to_png)")
+        return cls(rows[:, 1:].reshape(height, width, channels), caption=caption)
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,6 +158,30 @@ class Histogram:
     def num(self) -> int:
         """How many finite values were binned."""
         return int(self.counts.sum())
+
+    @classmethod
+    def from_bins(cls, edges: Any, counts: Any, **statistics: float) -> Histogram:
+        """Rebuild an already binned histogram (as read back from a journal).
+
+        ``statistics`` are ``min``, ``max``, ``sum``, ``sum_squares`` and ``dropped``.
+        """
+        np = _numpy()
+        histogram = cls.__new__(cls)
+        fields = {
+            "values": None,
+            "bins": len(counts),
+            "edges": np.asarray(edges, dtype=float),
+            "counts": np.asarray(counts, dtype=np.int64),
+            "dropped": 0,
+            "min": 0.0,
+            "max": 0.0,
+            "sum": 0.0,
+            "sum_squares": 0.0,
+        }
+        fields.update(statistics)
+        for name, value in fields.items():
+            object.__setattr__(histogram, name, value)
+        return histogram
 
 
 @dataclass(frozen=True, eq=False)

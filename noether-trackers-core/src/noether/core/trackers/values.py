@@ -1,8 +1,12 @@
 """Turning what a user passes to ``log()`` into the few value types every backend understands.
 
 After :func:`normalise_values`, a logged mapping is flat (``{"a": {"b": 1}}`` becomes
-``{"a/b": 1}``) and every value is an ``int``, a ``float`` (NaN and inf kept), a ``str`` or one
-of the media types. Anything else is reported through ``on_unsupported`` and left out.
+``{"a/b": 1}``) and every value is an ``int``, a ``float`` (NaN and inf kept), a ``str`` (text
+under a secret-looking name is redacted) or one of the media types. Anything else is reported
+through ``on_unsupported`` and left out.
+
+This runs on the training thread for every ``log()``: the common case (a flat dict of Python
+numbers) takes the first branch of the loop and nothing else.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeAlias
 
 from noether.core.trackers.media import Histogram, Image, Table
+from noether.core.trackers.redaction import REDACTED, looks_secret
 
 Scalar: TypeAlias = int | float
 Value: TypeAlias = int | float | str | Image | Histogram | Table
@@ -73,14 +78,21 @@ def _flatten_into(
     on_unsupported: Callable[[str, Any], None],
 ) -> None:
     for raw_key, value in data.items():
-        key = f"{prefix}{raw_key}"
-        if isinstance(value, Mapping):
+        key = prefix + raw_key if type(raw_key) is str else prefix + str(raw_key)
+        kind = type(value)
+        if kind is float or kind is int:
+            result[key] = value
+        elif kind is str:
+            result[key] = REDACTED if looks_secret(key) else value
+        elif isinstance(value, Mapping):
             _flatten_into(result, key + "/", value, on_unsupported)
-            continue
-        scalar = to_scalar(value)
-        if scalar is not None:
-            result[key] = scalar
-        elif isinstance(value, str | Image | Histogram | Table):
+        elif isinstance(value, Image | Histogram | Table):
             result[key] = value
         else:
-            on_unsupported(key, value)
+            scalar = to_scalar(value)
+            if scalar is not None:
+                result[key] = scalar
+            elif isinstance(value, str):
+                result[key] = REDACTED if looks_secret(key) else str(value)
+            else:
+                on_unsupported(key, value)
