@@ -123,28 +123,30 @@ def _ends_without_newline(path: Path) -> bool:
 def read_journal(run_dir: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """Yield the records of a run's journal, values decoded back to noether-trackers values.
 
-    A torn line (no newline, from a crash mid-write) is skipped with a warning; any other
-    invalid line raises :class:`JournalError` naming the line.
+    A torn line (from a crash mid-write: the last line, or one followed by the header of a
+    writer that reopened the journal) is skipped with a warning; any other invalid line raises
+    :class:`JournalError` naming the line.
     """
     directory = Path(run_dir)
     path = directory / JOURNAL_FILE if directory.is_dir() else directory
-    base = path.parent
     with path.open("r", encoding="utf-8") as stream:
-        for number, line in enumerate(stream, start=1):
-            if not line.strip():
+        lines = [line for line in enumerate(stream, start=1) if line[1].strip()]
+    for index, (number, line) in enumerate(lines):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            following = lines[index + 1][1] if index + 1 < len(lines) else None
+            if following is None or following.startswith('{"op":"journal"'):
+                logger.warning(
+                    "%s:%d: skipping a torn line (the run was killed mid-write)", path, number
+                )
                 continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                if not line.endswith("\n"):
-                    logger.warning("%s:%d: skipping a torn last line", path, number)
-                    continue
-                raise JournalError(f"{path}:{number}: not a JSON record ({error})") from error
-            if "values" in record and record.get("op") in ("log", "summary"):
-                record["values"] = {
-                    key: decode_value(value, base) for key, value in record["values"].items()
-                }
-            yield record
+            raise JournalError(f"{path}:{number}: not a JSON record ({error})") from error
+        if "values" in record and record.get("op") in ("log", "summary"):
+            record["values"] = {
+                key: decode_value(value, path.parent) for key, value in record["values"].items()
+            }
+        yield record
 
 
 def decode_value(value: Any, base: Path) -> Value:

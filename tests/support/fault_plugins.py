@@ -1,0 +1,86 @@
+"""Fault-injection backends: trackers that raise, hang, fill the disk or refuse to start.
+
+They exist to prove that the delivery engine isolates failures; they are not stand-ins for
+real backends.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from noether.core.trackers.hookspecs import RegisterTracker, hookimpl
+from noether.core.trackers.run_info import RunInfo
+from noether.core.trackers.values import Value
+from recording_plugins import RecordingTracker
+
+
+class RaisingTracker(RecordingTracker):
+    """Raises on every ``_log``."""
+
+    def _log(self, values: Mapping[str, Value], step: int) -> None:
+        raise RuntimeError(f"backend exploded at step {step}")
+
+
+class HangingTracker(RecordingTracker):
+    """Blocks forever in ``_log`` until :attr:`release` is set (by the test's teardown)."""
+
+    release = threading.Event()
+
+    def _log(self, values: Mapping[str, Value], step: int) -> None:
+        self.release.wait()
+
+    def _close(self, status: Any) -> None:
+        self.release.wait()
+
+
+class FullDiskTracker(RecordingTracker):
+    """Writes every value to ``/dev/full``, where every write fails with ENOSPC."""
+
+    def _init(self, run: RunInfo) -> None:
+        self.sink = open("/dev/full", "w")  # noqa: SIM115 - closed in _close
+
+    def _log(self, values: Mapping[str, Value], step: int) -> None:
+        self.sink.write(f"{step} {values}\n")
+        self.sink.flush()
+
+    def _close(self, status: Any) -> None:
+        try:
+            self.sink.close()
+        except OSError:
+            pass  # the buffered data cannot go anywhere either
+
+
+class FailingInitTracker(RecordingTracker):
+    """Refuses to start, like a backend with a bad API key."""
+
+    def _init(self, run: RunInfo) -> None:
+        raise PermissionError("invalid API key")
+
+
+class FaultPlugin:
+    """Registers the fault-injection trackers as kinds ``raising``, ``hanging``,
+    ``full-disk`` and ``failing-init``."""
+
+    @hookimpl
+    def register_trackers(self, register: RegisterTracker) -> None:
+        register(RaisingTracker, kind="raising")
+        register(HangingTracker, kind="hanging")
+        register(FullDiskTracker, kind="full-disk")
+        register(FailingInitTracker, kind="failing-init")
+
+
+def fault_registry() -> Any:
+    """A registry with the installed plugins, the recording plugin and the fault plugin."""
+    from recording_plugins import registry_with_test_plugin
+
+    registry = registry_with_test_plugin()
+    registry.add_plugin(FaultPlugin(), name="faults", distribution="tests")
+    return registry
+
+
+def dev_full_available() -> bool:
+    """Whether this system has the always-full device."""
+    return os.path.exists("/dev/full")
