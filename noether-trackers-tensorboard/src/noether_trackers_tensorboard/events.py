@@ -21,7 +21,14 @@ from noether.core.trackers.values import Value
 
 def summary_of(values: Mapping[str, Value]) -> Any:
     """One ``Summary`` holding every value of one ``log`` call."""
-    return summary_pb2.Summary(value=[summary_value(key, value) for key, value in values.items()])
+    make = summary_pb2.Summary.Value
+    return summary_pb2.Summary(
+        value=[
+            # scalars are nearly every value: build them here, without a call per value
+            make(tag=key, simple_value=value) if type(value) is float else summary_value(key, value)
+            for key, value in values.items()
+        ]
+    )
 
 
 def summary_value(tag: str, value: Value) -> Any:

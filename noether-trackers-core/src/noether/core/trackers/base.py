@@ -116,20 +116,23 @@ class BaseTracker:
         of any other type is warned about once per name and skipped. Returns at once: delivery
         happens off this thread.
         """
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):
             raise TypeError(f"log() needs a mapping of names to values; got {type(data).__name__}")
         if step is not None and (type(step) is not int or step < 0):
             step = _check_step(step)
         values = normalise_values(data, self._warn_unsupported)
         with self._lock:
-            if self._engine is None and not self._accepting("log"):
+            engine = self._engine
+            if engine is None:
+                self._accepting("log")
                 return
             if step is None:
                 step = self._next_step
-            if step >= self._next_step:
                 self._next_step = step + 1
-            if values and self._engine is not None:
-                self._engine.submit(("log", values, step, time.time()))
+            elif step >= self._next_step:
+                self._next_step = step + 1
+            if values:
+                engine.submit(("log", values, step, time.time()))
 
     def set_summary(self, key: str, value: Any) -> None:
         """Set one summary value of the run (shown by backends as the run's summary)."""
@@ -143,9 +146,10 @@ class BaseTracker:
             )
         values = normalise_values(data, self._warn_unsupported)
         with self._lock:
-            if self._engine is None and not self._accepting("update_summary"):
+            if self._engine is None:
+                self._accepting("update_summary")
                 return
-            if values and self._engine is not None:
+            if values:
                 self._engine.submit(("summary", values, time.time()))
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -216,13 +220,13 @@ class BaseTracker:
         """The trackers whose underscore methods receive this tracker's calls."""
         return (self,)
 
-    def _accepting(self, method: str) -> bool:
-        """Whether a call may go ahead when no engine runs (a tracker without backends)."""
+    def _accepting(self, method: str) -> None:
+        """Explain a call made while no engine runs: before init (an error), after close (a
+        warning), or on a tracker without backends (nothing to do)."""
         if self.run is None and not self._closed:
             raise RuntimeError(f"call init() before {method}()")
         if self._closed:
             self._warn_once("closed", method, f"{method}() after close() is ignored")
-        return False
 
     def _handle_init_failures(self, failures: Sequence[tuple[Any, BaseException]]) -> None:
         problems = []

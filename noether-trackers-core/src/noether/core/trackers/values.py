@@ -62,10 +62,20 @@ def to_scalar(value: Any) -> Scalar | None:
     return None
 
 
+_PLAIN_NUMBERS = frozenset({float, int})
+_TEXT_KEYS = frozenset({str})
+
+
 def normalise_values(
     data: Mapping[str, Any], on_unsupported: Callable[[str, Any], None]
 ) -> dict[str, Value]:
     """Flatten ``data`` and convert its values; see the module docstring."""
+    if (
+        type(data) is dict
+        and _PLAIN_NUMBERS.issuperset(map(type, data.values()))
+        and _TEXT_KEYS.issuperset(map(type, data))
+    ):
+        return dict(data)  # the common case, checked and copied at C speed
     result: dict[str, Value] = {}
     _flatten_into(result, "", data, on_unsupported)
     return result
