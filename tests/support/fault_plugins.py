@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,6 +37,14 @@ class HangingTracker(RecordingTracker):
         self.release.wait()
 
 
+class SlowTracker(RecordingTracker):
+    """Takes 5 ms per call, like a backend on a slow network."""
+
+    def _log(self, values: Mapping[str, Value], step: int) -> None:
+        time.sleep(0.005)
+        super()._log(values, step)
+
+
 class FullDiskTracker(RecordingTracker):
     """Writes every value to ``/dev/full``, where every write fails with ENOSPC."""
 
@@ -59,7 +68,7 @@ class FailingInitTracker(RecordingTracker):
 
 
 class FaultPlugin:
-    """Registers the fault-injection trackers as kinds ``raising``, ``hanging``,
+    """Registers the fault-injection trackers as kinds ``raising``, ``hanging``, ``slow``,
     ``full-disk`` and ``failing-init``."""
 
     @hookimpl
@@ -68,6 +77,7 @@ class FaultPlugin:
         register(HangingTracker, kind="hanging")
         register(FullDiskTracker, kind="full-disk")
         register(FailingInitTracker, kind="failing-init")
+        register(SlowTracker, kind="slow")
 
 
 def fault_registry() -> Any:

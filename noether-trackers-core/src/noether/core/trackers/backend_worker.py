@@ -1,9 +1,11 @@
 """One backend's delivery thread: its calls, in order, off the training thread.
 
 A worker never lets an exception out: failures are counted, the first one is logged with its
-traceback. A backend that stops making progress (one call running longer than
-``stall_timeout``) is *stalled*: calls offered to it while its queue is full are dropped and
-counted instead of queued, so a hung backend never grows memory or holds up anything else.
+traceback. Its queue holds at most ``capacity`` calls; when a backend falls behind (slow, or
+hung), the dispatcher stops queueing calls for it and instead queues one *span* of the journal
+(byte offsets) covering them, which the worker reads back from disk when it gets there. Memory
+stays bounded, the training thread never waits, and the backend still receives every call in
+order.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import time
 import traceback
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from noether.core.trackers.journal import read_span
 
 if TYPE_CHECKING:
     from noether.core.trackers.base import BaseTracker
@@ -23,6 +28,10 @@ logger = logging.getLogger("noether.trackers")
 
 #: A call for a backend: the underscore method's name and its arguments.
 Call = tuple[str, tuple[Any, ...]]
+#: How often an idle worker looks for new calls (see the dispatcher's POLL_INTERVAL).
+POLL_INTERVAL = 0.005
+#: Journal record operations and the backend method that replays each.
+_REPLAYED = {"log": "_receive_log", "summary": "_update_summary"}
 
 
 @dataclass(frozen=True)
@@ -33,33 +42,30 @@ class BackendReport:
     offered: int
     delivered: int
     failed: int
-    dropped: int
     undelivered_at_close: int
     first_error: str | None
 
     @property
     def lost(self) -> int:
-        """Calls this backend did not take: failed, dropped, or still queued at close."""
-        return self.failed + self.dropped + self.undelivered_at_close
+        """Calls this backend did not take: failed, or still queued when close timed out."""
+        return self.failed + self.undelivered_at_close
 
 
 class BackendWorker:
     """Runs one backend's calls in order on a thread of its own."""
 
-    def __init__(self, backend: BaseTracker, label: str, capacity: int, stall_timeout: float):
+    def __init__(self, backend: BaseTracker, label: str, capacity: int) -> None:
         self.backend = backend
         self.label = label
         self.capacity = capacity
-        self.stall_timeout = stall_timeout
         self.queue: deque[Call] = deque()
-        self.offered = self.completed = self.failed = self.dropped = 0
+        #: Journal span ``[start, end, calls]`` not yet queued; owned by the dispatcher thread.
+        self.overflow: list[int] | None = None
+        self.offered = self.completed = self.failed = 0
         self.first_error: str | None = None
         self.init_error: BaseException | None = None
         self.init_done = threading.Event()
-        self._busy_since: float | None = None
-        self._idle = False
         self._stopping = False
-        self._wake = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"noether-trackers:{label}", daemon=True
         )
@@ -68,33 +74,38 @@ class BackendWorker:
         """Start the thread; its first call is the backend's ``_init``."""
         self._thread.start()
 
+    def has_room(self) -> bool:
+        """Whether another call may be queued in memory."""
+        return self.overflow is None and len(self.queue) < self.capacity
+
     def offer(self, call: Call) -> None:
-        """Queue ``call``, or drop it (counted) when the backend is stalled and backed up."""
+        """Queue ``call`` in memory."""
         self.offered += 1
-        if len(self.queue) >= self.capacity and self.stalled():
-            self.dropped += 1
-            return
         self.queue.append(call)
-        if self._idle:
-            self._wake.set()
 
-    def congested(self) -> bool:
-        """True while a live backend's queue is full: the producer should wait for it."""
-        return len(self.queue) >= self.capacity and not self.stalled()
+    def spill(self, start: int, end: int) -> None:
+        """Note that the call journaled at ``[start, end)`` is for this backend too."""
+        self.offered += 1
+        if self.overflow is None:
+            self.overflow = [start, end, 1]
+        else:
+            self.overflow[1] = end
+            self.overflow[2] += 1
 
-    def stalled(self) -> bool:
-        """True while one call has been running for longer than ``stall_timeout``."""
-        busy_since = self._busy_since
-        return busy_since is not None and time.monotonic() - busy_since > self.stall_timeout
+    def queue_overflow(self, journal_path: Path) -> None:
+        """Queue the overflow span for reading back (the journal must be flushed past it)."""
+        if self.overflow is not None:
+            start, end, calls = self.overflow
+            self.overflow = None
+            self.queue.append(("_replay_span", (journal_path, start, end, calls)))
 
     def pending(self) -> int:
-        """Calls queued or running."""
-        return self.offered - self.dropped - self.completed
+        """Calls queued, spilled or running."""
+        return self.offered - self.completed
 
     def stop(self) -> None:
         """Let the thread end once its queue is empty."""
         self._stopping = True
-        self._wake.set()
 
     def join(self, deadline: float) -> bool:
         """Wait until the thread ended or ``deadline`` (monotonic); True if it ended."""
@@ -108,7 +119,6 @@ class BackendWorker:
             self.offered,
             self.completed - self.failed,
             self.failed,
-            self.dropped,
             self.pending(),
             self.first_error,
         )
@@ -120,22 +130,39 @@ class BackendWorker:
             except IndexError:
                 if self._stopping:
                     return
-                self._idle = True
-                self._wake.clear()
-                if not self.queue and not self._stopping:
-                    self._wake.wait()
-                self._idle = False
+                time.sleep(POLL_INTERVAL)
                 continue
-            self._busy_since = time.monotonic()
-            try:
-                getattr(self.backend, method)(*args)
-            except Exception as error:
-                self._record_failure(method, error)
-            finally:
-                self._busy_since = None
-                self.completed += 1
-                if method == "_init":
-                    self.init_done.set()
+            if method == "_replay_span":
+                self._replay_span(*args)
+            else:
+                self._call(method, args)
+
+    def _call(self, method: str, args: tuple[Any, ...]) -> None:
+        try:
+            getattr(self.backend, method)(*args)
+        except Exception as error:
+            self._record_failure(method, error)
+        finally:
+            self.completed += 1
+            if method == "_init":
+                self.init_done.set()
+
+    def _replay_span(self, path: Path, start: int, end: int, calls: int) -> None:
+        replayed = 0
+        try:
+            for record in read_span(path, start, end):
+                method = _REPLAYED[record["op"]]
+                replayed += 1
+                arguments = (
+                    (record["values"], record["step"])
+                    if method == "_receive_log"
+                    else (record["values"],)
+                )
+                self._call(method, arguments)
+        except Exception as error:  # an unreadable journal: the rest of the span is lost
+            self._record_failure("_replay_span", error)
+            self.failed += calls - replayed - 1
+            self.completed += calls - replayed
 
     def _record_failure(self, method: str, error: Exception) -> None:
         if method == "_init":

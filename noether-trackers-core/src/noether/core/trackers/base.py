@@ -153,8 +153,9 @@ class BaseTracker:
                 self._engine.submit(("summary", values, time.time()))
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every call so far is journaled and taken by every backend that is not
-        stalled; at most ``timeout`` seconds (default: the close timeout). True if it was."""
+        """Wait until every call so far is journaled and taken by every backend, at most
+        ``timeout`` seconds (default: the close timeout). True if it was; False if a backend
+        is still behind (it keeps going)."""
         engine = self._engine
         if engine is None:
             return True

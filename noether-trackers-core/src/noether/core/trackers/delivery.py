@@ -4,10 +4,12 @@ summary and every backend, without letting a backend slow down or break the trai
 The training thread only appends a record to a bounded queue. One *dispatcher* thread polls
 it and takes records in order, appends them to the journal (flushed to the OS at least every
 ``FLUSH_INTERVAL`` seconds and whenever it runs dry), keeps the run summary and offers each
-call to every backend's :class:`~noether.core.trackers.backend_worker.BackendWorker`. The
-producer waits only when the queues are full of work for a backend that is making progress
-(back-pressure that bounds memory); a stalled backend's calls are dropped and counted, and
-stay in the journal for replay.
+call to every backend's :class:`~noether.core.trackers.backend_worker.BackendWorker`.
+
+Memory is bounded without making anyone wait: a backend that falls behind (slow or hung) gets
+no more calls in memory once its queue is full; its worker later reads the calls it missed
+back from the journal. Only without a journal (no output path, or ``journal=False``) does the
+producer wait for a full queue to drain.
 """
 
 from __future__ import annotations
@@ -41,10 +43,8 @@ POLL_INTERVAL = 0.005
 class DeliverySettings:
     """Limits of the delivery engine (all times in seconds)."""
 
-    #: Calls queued per backend before the producer waits for a backend that makes progress.
+    #: Calls kept in memory per backend; beyond that a backend reads them from the journal.
     queue_capacity: int = 10_000
-    #: A call running this long marks its backend as stalled: its overflow is dropped.
-    stall_timeout: float = 5.0
     #: How long ``init`` waits for every backend's ``_init``.
     init_timeout: float = 120.0
     #: What ``close(timeout=None)`` and ``flush(timeout=None)`` wait at most.
@@ -74,8 +74,7 @@ class DeliveryReport:
                     f"{count} {what}"
                     for count, what in (
                         (report.failed, "failed"),
-                        (report.dropped, "dropped (backend stalled)"),
-                        (report.undelivered_at_close, "still queued at close"),
+                        (report.undelivered_at_close, "still queued when close timed out"),
                     )
                     if count
                 ]
@@ -100,7 +99,7 @@ class DeliveryEngine:
         self.settings = settings
         labels = _labels(backends)
         self.workers = [
-            BackendWorker(backend, label, settings.queue_capacity, settings.stall_timeout)
+            BackendWorker(backend, label, settings.queue_capacity)
             for backend, label in zip(backends, labels, strict=True)
         ]
         directory = run.output_path if settings.journal else None
@@ -166,7 +165,7 @@ class DeliveryEngine:
             if (
                 self._processed >= self._submitted
                 and self._idle
-                and all(worker.pending() == 0 or worker.stalled() for worker in self.workers)
+                and all(worker.pending() == 0 for worker in self.workers)
             ):
                 return True
             time.sleep(0.001)
@@ -183,9 +182,12 @@ class DeliveryEngine:
         return self.report
 
     def _wait_for_room(self) -> None:
+        capacity = self.settings.queue_capacity
         while self._dispatcher.is_alive():
-            self._congested = any(worker.congested() for worker in self.workers)
-            if not self._congested and len(self._pending) < self.settings.queue_capacity:
+            self._congested = self.journal is None and any(
+                len(worker.queue) >= capacity for worker in self.workers
+            )
+            if not self._congested and len(self._pending) < capacity:
                 return
             time.sleep(0.001)
 
@@ -198,6 +200,7 @@ class DeliveryEngine:
                 record = self._pending.popleft()
             except IndexError:
                 self._flush_journal()
+                self._queue_overflows(only_with_room=True)
                 self._idle = True
                 time.sleep(POLL_INTERVAL)
                 self._idle = False
@@ -218,39 +221,54 @@ class DeliveryEngine:
         operation = record[0]
         if operation == "log":
             _, values, step, wall_time = record
-            if self.journal is not None:
-                self._journal_write(
-                    {
-                        "op": "log",
-                        "t": wall_time,
-                        "step": step,
-                        "values": self._encode(values, step),
-                    }
-                )
+            span = self._journal_write(
+                {"op": "log", "t": wall_time, "step": step, "values": self._encode(values, step)}
+            )
             for key, value in values.items():
                 if isinstance(value, int | float):
                     self.metrics.update(key, value)
-            self._offer(("_receive_log", (values, step)))
+            self._offer(("_receive_log", (values, step)), span)
         elif operation == "summary":
             _, values, wall_time = record
-            if self.journal is not None:
-                self._journal_write(
-                    {"op": "summary", "t": wall_time, "values": self._encode(values, None)}
-                )
+            span = self._journal_write(
+                {"op": "summary", "t": wall_time, "values": self._encode(values, None)}
+            )
             self.user_summary.update(values)
-            self._offer(("_update_summary", (values,)))
+            self._offer(("_update_summary", (values,)), span)
         elif operation == "close":
             self._finish(record[1], record[2])
 
-    def _offer(self, call: tuple[str, tuple[Any, ...]]) -> None:
-        congested = False
+    def _offer(self, call: tuple[str, tuple[Any, ...]], span: tuple[int, int] | None) -> None:
+        """Give ``call`` (journaled at ``span``) to every backend, in memory or as a span."""
+        half = self.settings.queue_capacity // 2
         for worker in self.workers:
-            worker.offer(call)
-            congested = congested or worker.congested()
-        self._congested = congested
+            if worker.overflow is not None and len(worker.queue) < half:
+                self._flush_journal()  # the worker may read the span as soon as it is queued
+                worker.queue_overflow(self.journal.path)  # type: ignore[union-attr]
+            if worker.has_room() or span is None:
+                worker.offer(call)
+            else:
+                worker.spill(*span)
+        if self.journal is None:
+            capacity = self.settings.queue_capacity
+            self._congested = any(len(worker.queue) >= capacity for worker in self.workers)
+
+    def _queue_overflows(self, *, only_with_room: bool) -> None:
+        """Queue every worker's overflow span (when its queue has room, or unconditionally)."""
+        half = self.settings.queue_capacity // 2
+        waiting = [
+            worker
+            for worker in self.workers
+            if worker.overflow is not None and (not only_with_room or len(worker.queue) < half)
+        ]
+        if waiting and self.journal is not None:
+            self._flush_journal()
+            for worker in waiting:
+                worker.queue_overflow(self.journal.path)
 
     def _finish(self, status: RunStatus, deadline: float) -> None:
         summary = {**self.metrics.result(), **self.user_summary}
+        self._queue_overflows(only_with_room=False)
         for worker in self.workers:
             worker.offer(("_update_summary", (summary,)))
             worker.offer(("_close", (status,)))
@@ -287,20 +305,23 @@ class DeliveryEngine:
     # ---- journal, never allowed to break delivery --------------------------------------------
 
     def _encode(self, values: dict[str, Value], step: int | None) -> dict[str, Any]:
-        assert self.journal is not None
+        if self.journal is None or self._journal_failed:
+            return {}
         try:
             return self.journal.encode_values(values, step)
         except OSError as error:
             self._journal_failure(error)
             return {}
 
-    def _journal_write(self, record: dict[str, Any]) -> None:
+    def _journal_write(self, record: dict[str, Any]) -> tuple[int, int] | None:
+        """Append ``record``; its byte span, or None without a (working) journal."""
         if self.journal is None or self._journal_failed:
-            return
+            return None
         try:
-            self.journal.write(record)
+            return self.journal.write(record)
         except OSError as error:
             self._journal_failure(error)
+            return None
 
     def _flush_journal(self) -> None:
         if self.journal is None or self._journal_failed or not self.journal.dirty:

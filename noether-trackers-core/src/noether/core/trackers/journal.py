@@ -35,8 +35,10 @@ class JournalError(ValueError):
 class JournalWriter:
     """Appends records to ``run_dir/journal.jsonl``; media go to ``run_dir/media/``.
 
-    Not thread-safe: one thread (the delivery engine's) owns it. :meth:`flush` hands buffered
-    lines to the OS; :meth:`sync` also asks the OS to put them on disk.
+    Not thread-safe: one thread (the delivery engine's) writes. :meth:`flush` hands buffered
+    lines to the OS; :meth:`sync` also asks the OS to put them on disk. Byte offsets let a
+    backend that fell behind read a span of records back (:func:`read_span`) instead of
+    keeping them in memory; :attr:`flushed_offset` says how far the file can be read.
     """
 
     def __init__(self, run_dir: Path) -> None:
@@ -44,16 +46,23 @@ class JournalWriter:
         self.path = run_dir / JOURNAL_FILE
         run_dir.mkdir(parents=True, exist_ok=True)
         ends_torn = self.path.exists() and _ends_without_newline(self.path)
-        self._file: IO[str] = self.path.open("a", encoding="utf-8")
+        self._file: IO[bytes] = self.path.open("ab")
+        self.offset = self._file.tell()
         if ends_torn:  # a crashed earlier run left half a line: never glue a record onto it
-            self._file.write("\n")
+            self._file.write(b"\n")
+            self.offset += 1
+        self.flushed_offset = self.offset
         self._media_count = 0
         self.dirty = False
 
-    def write(self, record: Mapping[str, Any]) -> None:
-        """Append one record (its ``values``, if any, must already be encoded)."""
-        self._file.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+    def write(self, record: Mapping[str, Any]) -> tuple[int, int]:
+        """Append one record (its ``values``, if any, already encoded); return its byte span."""
+        line = (json.dumps(record, separators=(",", ":"), default=str) + "\n").encode()
+        self._file.write(line)
+        start = self.offset
+        self.offset += len(line)
         self.dirty = True
+        return start, self.offset
 
     def encode_values(self, values: Mapping[str, Value], step: int | None) -> dict[str, Any]:
         """Values as JSON data; images are written to ``media/`` and referenced by path."""
@@ -97,6 +106,7 @@ class JournalWriter:
     def flush(self) -> None:
         """Hand buffered lines to the OS (they survive the process being killed)."""
         self._file.flush()
+        self.flushed_offset = self.offset
         self.dirty = False
 
     def sync(self) -> None:
@@ -142,11 +152,26 @@ def read_journal(run_dir: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 )
                 continue
             raise JournalError(f"{path}:{number}: not a JSON record ({error})") from error
-        if "values" in record and record.get("op") in ("log", "summary"):
-            record["values"] = {
-                key: decode_value(value, path.parent) for key, value in record["values"].items()
-            }
-        yield record
+        yield decode_record(record, path.parent)
+
+
+def read_span(path: Path, start: int, end: int) -> Iterator[dict[str, Any]]:
+    """The records written between byte offsets ``start`` and ``end`` (from
+    :meth:`JournalWriter.write`), decoded."""
+    with path.open("rb") as stream:
+        stream.seek(start)
+        data = stream.read(end - start)
+    for line in data.splitlines():
+        yield decode_record(json.loads(line), path.parent)
+
+
+def decode_record(record: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``record`` with the values of a ``log`` or ``summary`` record decoded."""
+    if "values" in record and record.get("op") in ("log", "summary"):
+        record["values"] = {
+            key: decode_value(value, base) for key, value in record["values"].items()
+        }
+    return record
 
 
 def decode_value(value: Any, base: Path) -> Value:
