@@ -10,13 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tensorboard.compat.proto import summary_pb2
+from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.compat.proto.tensor_pb2 import TensorProto
 from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
 from tensorboard.plugins.text import metadata as text_metadata
 
 from noether.core.trackers.media import Histogram, Image, Table
 from noether.core.trackers.values import Value
+
+
+def event_of(values: Mapping[str, Value], step: int, wall_time: float) -> Any:
+    """The ``Event`` for one ``log`` call: all its values in one summary."""
+    return event_pb2.Event(wall_time=wall_time, step=step, summary=summary_of(values))
 
 
 def summary_of(values: Mapping[str, Value]) -> Any:

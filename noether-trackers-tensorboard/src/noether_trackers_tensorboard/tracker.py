@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from noether.core.trackers.base import BaseTracker
@@ -18,8 +19,8 @@ class TensorboardTracker(BaseTracker):
     """Writes every value to TensorBoard event files under ``output_path / log_dir``.
 
     Options (YAML): ``log_dir`` (default ``tensorboard_logs``; a relative path is taken inside
-    the run's output path) and ``flush_secs`` (default 60: how often TensorBoard's writer
-    flushes on its own; ``close()`` always flushes). A run with a stage writes into
+    the run's output path) and ``flush_secs`` (default 60: how often buffered events are handed
+    to the OS; ``close()`` always flushes and syncs). A run with a stage writes into
     ``log_dir/<stage_name>`` so that stages show up as separate TensorBoard runs.
     """
 
@@ -39,16 +40,17 @@ class TensorboardTracker(BaseTracker):
         self.log_dir = base / log_dir
         self.flush_secs = flush_secs
         self._writer: Any = None
+        self._events: ModuleType | None = None
         self._summary: dict[str, Value] = {}
 
     def _init(self, run: RunInfo) -> None:
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
+        # tensorboard's protos load here, not at import: `noether-trackers list` stays cheap
         from noether_trackers_tensorboard import events
+        from noether_trackers_tensorboard.event_file import EventFile
 
+        self._events = events
         directory = self.log_dir / run.stage_name if run.stage_name else self.log_dir
-        directory.mkdir(parents=True, exist_ok=True)
-        self._writer = EventFileWriter(str(directory), flush_secs=self.flush_secs)
+        self._writer = EventFile(directory, flush_secs=self.flush_secs)
         header = f"run `{run.display_name}` (id `{run.run_id}`)\n\n"
         self._write({"config": header + events.markdown_code(dump_yaml(run.config))}, step=0)
 
@@ -56,21 +58,15 @@ class TensorboardTracker(BaseTracker):
         self._write(values, step)
 
     def _update_summary(self, values: Mapping[str, Value]) -> None:
-        from noether_trackers_tensorboard import events
-
+        assert self._events is not None
         self._summary.update(values)
-        self._write({"summary": events.markdown_key_values(self._summary)}, step=0)
+        self._write({"summary": self._events.markdown_key_values(self._summary)}, step=0)
 
     def _close(self, status: RunStatus) -> None:
         if self._writer is not None:
-            self._writer.flush()
             self._writer.close()
             self._writer = None
 
     def _write(self, values: Mapping[str, Value], step: int) -> None:
-        from tensorboard.compat.proto.event_pb2 import Event
-
-        from noether_trackers_tensorboard import events
-
-        event = Event(wall_time=time.time(), step=step, summary=events.summary_of(values))
-        self._writer.add_event(event)
+        assert self._events is not None
+        self._writer.write(self._events.event_of(values, step, time.time()))
