@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -29,3 +31,41 @@ def test_example_training_with_tensorboard(tmp_path: Path, subprocess_env: dict[
     events = EventAccumulator(str(output / "tensorboard_logs"), size_guidance={"scalars": 0})
     events.Reload()
     assert len(events.Scalars("train/loss")) == 50 and len(events.Scalars("val/accuracy")) == 5
+
+
+def test_example_training_with_the_third_party_csv_plugin(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    """The example plugin, installed as a user would, is selected from YAML by its kind."""
+    output = tmp_path / "run"
+    command = [
+        sys.executable,
+        str(ROOT / "examples" / "train.py"),
+        "--output",
+        str(output),
+        "--config",
+        str(ROOT / "examples" / "configs" / "csv.yaml"),
+        "--run-id",
+        "csv-run",
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=subprocess_env, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    with (output / "csv_logs" / "csv-run.csv").open() as stream:
+        rows = list(csv.DictReader(stream))
+    assert sum(1 for row in rows if row["key"] == "train/loss") == 50
+    assert {"record": "summary", "step": "", "key": "_status", "value": '"finished"'} in rows
+
+
+def test_list_shows_the_installed_example_plugin(subprocess_env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "noether.core.trackers.cli", "list", "--json"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env,
+        timeout=60,
+        check=True,
+    )
+    [csv_kind] = [entry for entry in json.loads(done.stdout)["trackers"] if entry["kind"] == "csv"]
+    assert csv_kind["distribution"] == "noether-trackers-csv" and csv_kind["version"] == "0.1.0"

@@ -1,0 +1,76 @@
+"""The CSV tracker: one file per run, one row per value."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from noether.core.trackers.base import BaseTracker
+from noether.core.trackers.run_info import RunInfo, RunStatus
+from noether.core.trackers.values import Value
+
+COLUMNS = ("record", "step", "key", "value")
+
+
+class CsvTracker(BaseTracker):
+    """Writes ``<directory>/<run_id>.csv`` with the columns ``record,step,key,value``.
+
+    ``record`` is ``scalar`` or ``text`` for logged values, ``config`` for the run's
+    (flattened) hyperparameters and ``summary`` for summary values; ``step`` is empty for the
+    last two. Scalars are written with ``repr`` so that NaN and infinities read back exactly.
+    """
+
+    # A CSV cell holds numbers and text; core skips images, histograms and tables for this
+    # backend with one warning per key.
+    supported_values = frozenset({"scalar", "text"})
+    backend_library = None  # only the standard library
+
+    def __init__(
+        self, *, directory: str = "csv_logs", output_path: str | os.PathLike[str] | None = None
+    ) -> None:
+        super().__init__(output_path=output_path)
+        base = Path(output_path) if output_path is not None else Path.cwd()
+        self.directory = base / directory
+        self.path: Path | None = None
+        self._file: IO[str] | None = None
+        self._writer: Any = None
+
+    def _init(self, run: RunInfo) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / f"{run.run_id}.csv"
+        new_file = not self.path.exists()
+        self._file = self.path.open("a", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file)
+        if new_file:
+            self._writer.writerow(COLUMNS)
+        for key, value in _flatten(run.config).items():
+            self._writer.writerow(("config", "", key, json.dumps(value)))
+
+    def _log(self, values: Mapping[str, Value], step: int) -> None:
+        for key, value in values.items():
+            record = "text" if isinstance(value, str) else "scalar"
+            self._writer.writerow((record, step, key, value if record == "text" else repr(value)))
+
+    def _update_summary(self, values: Mapping[str, Value]) -> None:
+        for key, value in values.items():
+            self._writer.writerow(("summary", "", key, json.dumps(value)))
+
+    def _close(self, status: RunStatus) -> None:
+        if self._file is not None:
+            self._writer.writerow(("summary", "", "_status", json.dumps(status)))
+            self._file.close()
+            self._file = None
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, f"{prefix}{key}/"))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
