@@ -19,9 +19,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     validate = commands.add_parser("validate", help="check a config's tracker section")
     validate.add_argument("config", help="YAML file with a `tracker:` section")
+    replay = commands.add_parser("replay", help="push a run's journal into other backends")
+    replay.add_argument("run_dir", help="output directory of the run (holds journal.jsonl)")
+    replay.add_argument("--to", required=True, metavar="CONFIG", help="YAML with a `tracker:`")
+    replay.add_argument(
+        "--output", default=None, help="where the backends write (default: RUN_DIR/replay)"
+    )
     args = parser.parse_args(argv)
     if args.command == "list":
         return list_plugins(as_json=args.json)
+    if args.command == "replay":
+        return replay_run(args.run_dir, args.to, args.output)
     return validate_config(args.config)
 
 
@@ -97,6 +105,33 @@ def validate_config(config_file: str) -> int:
         return 1
     kinds = ", ".join(entry.kind.kind for entry in entries) or "none (tracking disabled)"
     print(f"{config_file}: OK (trackers: {kinds})")
+    return 0
+
+
+def replay_run(run_dir: str, config_file: str, output: str | None) -> int:
+    """Replay ``run_dir``'s journal into the backends of ``config_file``; 0 on success."""
+    from pathlib import Path
+
+    from noether.core.trackers.config import load_tracker_section
+    from noether.core.trackers.errors import TrackerConfigError
+    from noether.core.trackers.journal import JOURNAL_FILE
+    from noether.core.trackers.replay import progress_bar, replay_journal
+
+    if not (Path(run_dir) / JOURNAL_FILE).is_file():
+        print(f"{run_dir}: no {JOURNAL_FILE} here: not a run directory", file=sys.stderr)
+        return 1
+    try:
+        section = load_tracker_section(config_file)
+        report = replay_journal(
+            run_dir, section, output or Path(run_dir) / "replay", progress_bar()
+        )
+    except TrackerConfigError as error:
+        print(f"{config_file}: {error}", file=sys.stderr)
+        return 1
+    if report is not None and not report.complete:
+        print(report.describe(), file=sys.stderr)
+        return 1
+    print(f"replayed {run_dir} into {config_file}")
     return 0
 
 
