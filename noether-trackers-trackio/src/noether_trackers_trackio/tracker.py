@@ -1,0 +1,229 @@
+"""The Trackio tracker: each run becomes one Trackio run, as if made with ``trackio.init``."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import math
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+from noether.core.trackers.base import BaseTracker
+from noether.core.trackers.run_info import RunInfo, RunStatus
+from noether.core.trackers.values import Value
+from noether_trackers_trackio import console, convert, hub, storage_dir, summary_store
+from noether_trackers_trackio.errors import TrackioHubUnreachableError
+
+logger = logging.getLogger("noether.trackers.trackio")
+
+#: Environment variables that make ``trackio.init`` log remotely although no space_id is passed.
+_REMOTE_ENV = ("TRACKIO_SPACE_ID", "TRACKIO_SERVER_URL")
+
+
+class TrackioTracker(BaseTracker):
+    """Logs a run to Trackio (local SQLite store, optionally synced to a Hugging Face Space).
+
+    Options (YAML): ``project`` (required); ``space_id`` (a Hugging Face Space to log to);
+    ``name`` (Trackio run name; default the run name, ``run/stage`` for a stage); ``group``
+    (default: the run name when the run has a stage, so stages appear together); ``trackio_dir``
+    (the local store; default where ``trackio show`` looks: ``$TRACKIO_DIR`` or
+    ``$HF_HOME/trackio``); ``resume`` (Trackio's: ``never``, ``allow`` or ``must``, by name);
+    ``private`` (for a Space Trackio creates); ``space_timeout`` (seconds the Hub gets to answer
+    before the Space counts as unreachable) and ``on_space_unreachable`` (``local``: log
+    locally with one warning; ``fail``: refuse to start).
+    """
+
+    backend_library = "trackio"
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        space_id: str | None = None,
+        name: str | None = None,
+        group: str | None = None,
+        trackio_dir: str | None = None,
+        resume: Literal["never", "allow", "must"] = "never",
+        private: bool | None = None,
+        space_timeout: float = 10.0,
+        on_space_unreachable: Literal["local", "fail"] = "local",
+        output_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        _check_options(project, space_id, name, group, trackio_dir, space_timeout)
+        super().__init__(output_path=output_path)
+        self.project = project
+        self.space_id = space_id
+        self.name = name
+        self.group = group
+        self.trackio_dir = trackio_dir
+        self.resume = resume
+        self.private = private
+        self.space_timeout = float(space_timeout)
+        self.on_space_unreachable = on_space_unreachable
+        #: The store this tracker's run went to (set by ``init``).
+        self.directory: Path | None = None
+        #: The ``trackio.Run`` while the run is open.
+        self.trackio_run: Any = None
+        self._holds_directory = False
+        self._probe: hub.HubProbe | None = None
+        self._summary: dict[str, Any] = {}
+        self._summary_key = convert.SUMMARY_KEYS[0]
+        self._last_step: int | None = None
+
+    # ---- backend interface -------------------------------------------------------------------
+
+    def _init(self, run: RunInfo) -> None:
+        import trackio
+
+        self.directory = storage_dir.resolve_trackio_dir(self.trackio_dir)
+        storage_dir.acquire(self.directory)
+        self._holds_directory = True
+        try:
+            space_id, fell_back = self._space_to_use(run)
+            config = convert.trackio_config(run.config)
+            self._summary_key = convert.summary_key(config)
+            with console.prints_to_logging(logger), _hidden_env(_REMOTE_ENV if fell_back else ()):
+                # A fresh context: trackio.init finishes "the current run" of its context and
+                # records the new one there; this keeps that away from the caller's own
+                # trackio runs and from other Trackio trackers of the same process.
+                self.trackio_run = contextvars.Context().run(
+                    trackio.init,
+                    project=self.project,
+                    name=self.name or run.display_name,
+                    group=self.group or (run.run_name if run.stage_name else None),
+                    space_id=space_id,
+                    config=config,
+                    resume=self.resume,
+                    private=self.private,
+                    embed=False,  # embedding in a notebook starts a dashboard server
+                )
+        except BaseException:
+            self._release_directory()
+            raise
+
+    def _log(self, values: Mapping[str, Value], step: int) -> None:
+        if self.trackio_run is None:
+            return
+        self.trackio_run.log(convert.to_trackio_metrics(values), step=step)
+        self._last_step = step if self._last_step is None else max(self._last_step, step)
+
+    def _update_summary(self, values: Mapping[str, Value]) -> None:
+        self._summary.update({key: convert.summary_value(value) for key, value in values.items()})
+
+    def _close(self, status: RunStatus) -> None:
+        run, self.trackio_run = self.trackio_run, None
+        try:
+            if run is not None:
+                with console.prints_to_logging(logger):
+                    self._finish(run, status)
+        finally:
+            if self._probe is not None:
+                self._probe.join(self.space_timeout + hub.JOIN_GRACE)
+            self._release_directory()
+
+    # ---- helpers -------------------------------------------------------------------------------
+
+    def _finish(self, run: Any, status: RunStatus) -> None:
+        summary = {**self._summary, "_status": status}
+        in_place = self._last_step is not None and summary_store.is_local_sqlite(run)
+        try:
+            if not in_place:
+                summary_store.send_with_run(run, self._summary_key, summary, self._last_step or 0)
+        finally:
+            run.finish()  # joins Trackio's writer thread: everything queued is on disk after it
+        sender = getattr(run, "_local_sender_thread", None)
+        if sender is not None and sender.is_alive():
+            logger.warning("Trackio did not finish writing run %r in time", run.name)
+        if in_place and not summary_store.rewrite_config(run, self._summary_key, summary):
+            logger.warning("Trackio run %r has no stored config; summary not recorded", run.name)
+
+    def _space_to_use(self, run: RunInfo) -> tuple[str | None, bool]:
+        """The Space to pass to Trackio, and whether the run falls back to local storage.
+
+        Whenever ``trackio.init`` would talk to the Hub, the Hub first gets ``space_timeout``
+        seconds to answer one request, so that an unreachable Hub costs that long and no more.
+        """
+        space_id = self.space_id or os.environ.get("TRACKIO_SPACE_ID") or None
+        if space_id is None:
+            if hub.has_token() and not hub.offline_mode():
+                # trackio.init looks up the token's user name even for a local run.
+                status = self._check_hub()
+                if status.timed_out:
+                    raise TrackioHubUnreachableError(_blocking_lookup_message(status))
+            return None, False
+        if hub.offline_mode():
+            status = hub.HubStatus(hub.hub_endpoint(), False, False, "HF_HUB_OFFLINE is set")
+        else:
+            status = self._check_hub()
+        if status.reachable:
+            return space_id, False
+        where = f"the Hugging Face Hub at {status.endpoint}: {status.reason}"
+        if self.on_space_unreachable == "fail":
+            raise TrackioHubUnreachableError(
+                f"Trackio Space '{space_id}' is unreachable ({where}); the run was not "
+                "started. Set `on_space_unreachable: local` to log it locally instead."
+            )
+        if status.timed_out and hub.has_token():
+            raise TrackioHubUnreachableError(_blocking_lookup_message(status))
+        logger.warning(
+            "Trackio Space '%s' is unreachable (%s); logging run '%s' locally to %s instead. "
+            "Upload it later with: trackio sync --project %s --space-id %s",
+            space_id,
+            where,
+            self.name or run.display_name,
+            self.directory,
+            self.project,
+            space_id,
+        )
+        return None, True
+
+    def _check_hub(self) -> hub.HubStatus:
+        self._probe = hub.HubProbe(hub.hub_endpoint(), self.space_timeout)
+        return self._probe.check()
+
+    def _release_directory(self) -> None:
+        if self._holds_directory:
+            self._holds_directory = False
+            storage_dir.release()
+
+
+def _blocking_lookup_message(status: hub.HubStatus) -> str:
+    return (
+        f"the Hugging Face Hub at {status.endpoint} gave {status.reason}; Trackio looks up "
+        "the user name of the Hugging Face token (HF_TOKEN or a saved login) when a run "
+        "starts, and would block. Set HF_HUB_OFFLINE=1 on machines without Hub access, or "
+        "unset the token."
+    )
+
+
+def _check_options(
+    project: str,
+    space_id: str | None,
+    name: str | None,
+    group: str | None,
+    trackio_dir: str | None,
+    space_timeout: float,
+) -> None:
+    if not project.strip():
+        raise ValueError("project must not be empty")
+    for option, value in (("name", name), ("group", group), ("trackio_dir", trackio_dir)):
+        if value is not None and not value.strip():
+            raise ValueError(f"{option} must not be empty (leave it out for the default)")
+    if space_id is not None and (not space_id.strip() or space_id.count("/") > 1):
+        raise ValueError(f"space_id must be 'user/space' or 'space'; got {space_id!r}")
+    if not math.isfinite(space_timeout) or space_timeout <= 0:
+        raise ValueError(f"space_timeout must be a positive number of seconds; got {space_timeout}")
+
+
+@contextmanager
+def _hidden_env(names: tuple[str, ...]) -> Iterator[None]:
+    """Unset ``names`` in the block (a local fallback must not pick up a Space from the
+    environment), then put them back."""
+    saved = {name: os.environ.pop(name) for name in names if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
