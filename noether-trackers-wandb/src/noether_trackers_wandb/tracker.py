@@ -1,0 +1,310 @@
+"""The W&B tracker: one W&B run per noether run, that keeps working without a network."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+from noether.core.trackers.base import BaseTracker
+from noether.core.trackers.run_info import RunInfo, RunStatus
+from noether.core.trackers.values import Value
+from noether_trackers_wandb.connectivity import server_problem
+from noether_trackers_wandb.convert import to_wandb
+from noether_trackers_wandb.credentials import credentials_problem
+from noether_trackers_wandb.session import WandbSession, exclusive, is_offline
+
+logger = logging.getLogger("noether.trackers.wandb")
+
+WandbMode: TypeAlias = Literal["online", "offline", "disabled"]
+WandbResume: TypeAlias = Literal["allow", "never", "must", "auto"]
+
+#: The W&B exit code for each way a run ends. W&B marks a run successful only with 0;
+#: ``interrupted`` uses the code wandb itself reports for Ctrl-C, ``terminated`` the shell's
+#: 128 + SIGTERM.
+EXIT_CODES: dict[RunStatus, int] = {
+    "finished": 0,
+    "failed": 1,
+    "interrupted": 255,
+    "terminated": 143,
+}
+
+#: ``wandb.Settings`` fields that are tracker options: the option is the one place to set them.
+_SETTINGS_WITH_OPTIONS = {
+    "mode": "mode",
+    "project": "project",
+    "entity": "entity",
+    "run_name": "name",
+    "run_group": "group",
+    "run_job_type": "job_type",
+    "run_tags": "tags",
+    "run_notes": "notes",
+    "root_dir": "dir",
+    "resume": "resume",
+    "init_timeout": "init_timeout",
+}
+#: W&B's limit on the length of a tag.
+_MAX_TAG_LENGTH = 64
+
+
+class WandBConnectionError(RuntimeError):
+    """An online W&B run could not start (no key, server unreachable) and fallback is off."""
+
+
+class WandBTracker(BaseTracker):
+    """Logs to a Weights & Biases run: online, offline (synced later) or disabled.
+
+    The W&B run takes the run id as its id (re-running with the same id resumes it), the run
+    name (``run/stage`` for a stage) as its name, the stage as its job type and the
+    hyperparameters as its config. Every value is logged with a step metric (``global_step``)
+    as its x-axis, so values logged at a repeated or earlier step are kept, not dropped.
+
+    Options (YAML): ``project``, ``entity``, ``mode`` (``online``, ``offline``, ``disabled``;
+    unset: W&B's own choice, i.e. ``WANDB_MODE`` or online), ``name``, ``group``,
+    ``job_type``, ``tags``, ``notes``, ``dir`` (where W&B's ``wandb/`` directory goes;
+    default the run's output path, a relative path is taken inside it), ``resume`` (default
+    ``allow``), ``init_timeout`` (seconds an online start may take, default 30),
+    ``offline_fallback`` (default true: log offline when the server cannot be used; false:
+    fail), ``step_metric`` and ``settings`` (further ``wandb.Settings`` fields).
+    """
+
+    backend_library = "wandb"
+
+    def __init__(
+        self,
+        *,
+        project: str | None = None,
+        entity: str | None = None,
+        mode: WandbMode | None = None,
+        name: str | None = None,
+        group: str | None = None,
+        job_type: str | None = None,
+        tags: list[str] | None = None,
+        notes: str | None = None,
+        dir: str | None = None,
+        resume: WandbResume | None = "allow",
+        init_timeout: float = 30.0,
+        offline_fallback: bool = True,
+        step_metric: str = "global_step",
+        settings: dict[str, Any] | None = None,
+        output_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if init_timeout <= 0:
+            raise ValueError(
+                f"init_timeout must be a positive number of seconds; got {init_timeout}"
+            )
+        if not step_metric:
+            raise ValueError("step_metric must not be empty")
+        for tag in tags or ():
+            if not tag or len(tag) > _MAX_TAG_LENGTH:
+                raise ValueError(
+                    f"tags: W&B tags have 1 to {_MAX_TAG_LENGTH} characters; got {tag!r}"
+                )
+        for key in settings or {}:
+            if key in _SETTINGS_WITH_OPTIONS:
+                raise ValueError(
+                    f"settings.{key}: set it with the option `{_SETTINGS_WITH_OPTIONS[key]}` "
+                    "instead"
+                )
+            if key == "run_id":
+                raise ValueError("settings.run_id: the W&B run id is the run id given to init()")
+        super().__init__(output_path=output_path)
+        self.project = project
+        self.entity = entity
+        self.mode = mode
+        self.name = name
+        self.group = group
+        self.job_type = job_type
+        self.tags = list(tags) if tags is not None else None
+        self.notes = notes
+        self.resume = resume
+        self.init_timeout = float(init_timeout)
+        self.offline_fallback = offline_fallback
+        self.step_metric = step_metric
+        self.settings = dict(settings or {})
+        #: Where W&B puts its ``wandb/`` directory; None leaves it to W&B (``$WANDB_DIR`` or
+        #: the working directory).
+        self.directory = _w_and_b_directory(dir, output_path)
+        #: The W&B run's directory, the one ``wandb sync`` uploads; set by ``init``.
+        self.run_dir: Path | None = None
+        #: Why an online run is logging offline instead, if it is.
+        self.offline_reason: str | None = None
+        self._session: WandbSession | None = None
+        self._wandb_run: Any = None
+
+    @property
+    def wandb_run(self) -> Any:
+        """The live ``wandb.Run`` (for W&B features beyond this interface), or None."""
+        return self._wandb_run
+
+    # ---- the backend methods -----------------------------------------------------------------
+
+    def _init(self, run: RunInfo) -> None:
+        if self.mode == "disabled" or (
+            self.mode is None and os.environ.get("WANDB_MODE") == "disabled"
+        ):
+            # Not even importing wandb: disabled costs nothing and touches no file.
+            logger.info("W&B is disabled (mode: disabled); this run is not recorded in W&B")
+            return
+        if self.directory is not None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        with exclusive():
+            self._session = WandbSession()
+            try:
+                self._wandb_run = self._start(run)
+                if self._wandb_run is not None:
+                    self._prepare(self._wandb_run)
+            except BaseException:
+                with contextlib.suppress(Exception):  # the error that stopped the start matters
+                    self._end(EXIT_CODES["failed"])
+                raise
+            if self._wandb_run is None:
+                self._end(EXIT_CODES["finished"])
+
+    def _log(self, values: Mapping[str, Value], step: int) -> None:
+        if self._wandb_run is None or self._session is None:
+            return
+        data = to_wandb(values, self._session.wandb)
+        if self.step_metric in data:
+            self._warn_once(
+                "wandb-step",
+                self.step_metric,
+                f"'{self.step_metric}' is the W&B step metric; the logged value is replaced by "
+                "the step (choose another step_metric to log it)",
+            )
+        data[self.step_metric] = step
+        self._wandb_run.log(data)
+
+    def _update_summary(self, values: Mapping[str, Value]) -> None:
+        if self._wandb_run is None or self._session is None:
+            return
+        self._wandb_run.summary.update(to_wandb(values, self._session.wandb))
+
+    def _close(self, status: RunStatus) -> None:
+        self._end(EXIT_CODES[status])
+
+    def _end(self, exit_code: int) -> None:
+        """Finish the W&B run (if one started) with ``exit_code`` and release wandb."""
+        wandb_run, session = self._wandb_run, self._session
+        self._wandb_run = self._session = None
+        try:
+            if wandb_run is not None:
+                wandb_run.finish(exit_code=exit_code)
+        finally:
+            if session is not None:
+                session.release(self.run.run_id if self.run is not None else None)
+
+    # ---- starting the run --------------------------------------------------------------------
+
+    def _start(self, run: RunInfo) -> Any:
+        """The started W&B run, or None when W&B's own settings say disabled."""
+        assert self._session is not None
+        init_settings = self._session.settings(self.settings)
+        effective = self._session.effective_settings(init_settings)
+        mode = self.mode or _mode_of(effective)
+        if mode == "disabled":
+            logger.info("W&B is disabled by its settings; this run is not recorded in W&B")
+            return None
+        if mode == "offline":
+            return self._init_run(run, "offline", init_settings)
+        deadline = time.monotonic() + self.init_timeout
+        base_url = str(getattr(effective, "base_url", ""))
+        problem = credentials_problem(effective) or server_problem(
+            base_url, self.init_timeout, _proxies(effective)
+        )
+        if problem is None:
+            remaining = max(deadline - time.monotonic(), 1.0)
+            try:
+                online = self._session.settings({**self.settings, "init_timeout": remaining})
+                return self._init_run(run, "online", online)
+            except Exception as error:
+                problem = f"the online W&B run could not start ({_first_line(error)})"
+                # wandb's service keeps the failed run's id taken: go offline on a fresh one.
+                self._session.release(run.run_id)
+                self._session = WandbSession()
+        if not self.offline_fallback:
+            raise WandBConnectionError(
+                f"W&B: {problem}. The run was not started because offline_fallback is false; "
+                "use `mode: offline` to log without a server"
+            )
+        wandb_run = self._init_run(run, "offline", self._session.settings(self.settings))
+        self.offline_reason = problem
+        logger.warning(
+            "W&B: %s; logging this run offline instead. Upload it later with: wandb sync %s",
+            problem,
+            _sync_dir(wandb_run),
+        )
+        return wandb_run
+
+    def _init_run(self, run: RunInfo, mode: WandbMode, settings: Any) -> Any:
+        assert self._session is not None
+        return self._session.wandb.init(
+            project=self.project,
+            entity=self.entity,
+            dir=str(self.directory) if self.directory is not None else None,
+            id=run.run_id,
+            name=self.name or run.display_name,
+            group=self.group,
+            job_type=self.job_type or run.stage_name,
+            tags=self.tags,
+            notes=self.notes,
+            config=run.config,
+            mode=mode,
+            resume=self.resume,
+            reinit=self._session.reinit,
+            settings=settings,
+        )
+
+    def _prepare(self, wandb_run: Any) -> None:
+        # W&B drops a value whose step is below the run's current step. Giving every metric
+        # our step as its x-axis, and leaving W&B's own step to count log calls, keeps
+        # evaluations logged at an earlier step and the points of a resumed run.
+        wandb_run.define_metric(self.step_metric)
+        wandb_run.define_metric("*", step_metric=self.step_metric)
+        run_dir = _sync_dir(wandb_run)
+        self.run_dir = Path(run_dir) if run_dir else None
+        if self.run_dir is not None and self._session is not None:
+            self._session.stage_artifacts_in(self.run_dir / "data")
+        if self.run_dir is not None and wandb_run.offline and self.offline_reason is None:
+            logger.info("W&B run is offline; upload it later with: wandb sync %s", self.run_dir)
+
+
+def _w_and_b_directory(
+    option: str | None, output_path: str | os.PathLike[str] | None
+) -> Path | None:
+    base = Path(output_path) if output_path is not None else None
+    if option is None:
+        return base
+    directory = Path(option).expanduser()
+    return directory if directory.is_absolute() or base is None else base / directory
+
+
+def _mode_of(settings: Any) -> WandbMode:
+    if str(getattr(settings, "mode", "online")) == "disabled":
+        return "disabled"
+    return "offline" if is_offline(settings) else "online"
+
+
+def _proxies(settings: Any) -> dict[str, str] | None:
+    proxies = {
+        scheme: str(url)
+        for scheme, url in (
+            ("http", getattr(settings, "http_proxy", None)),
+            ("https", getattr(settings, "https_proxy", None)),
+        )
+        if url
+    }
+    return proxies or None
+
+
+def _sync_dir(wandb_run: Any) -> str:
+    return str(getattr(wandb_run.settings, "sync_dir", "") or "")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
