@@ -7,8 +7,6 @@ import errno
 import math
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ import pytest
 import yaml
 from fault_plugins import HangingTracker, fault_registry
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from training_process import StepReader, start_training
 
 from noether.core.trackers import Histogram, Image, Table, TrackerConfigError, create_tracker
 from noether.core.trackers.delivery import DeliverySettings
@@ -295,33 +294,6 @@ def test_journal_tolerates_a_torn_last_line(tmp_path: Path) -> None:
     resumed.log({"loss": 2.0})
     resumed.close()
     assert [r["values"]["loss"] for r in journal_logs(tmp_path)] == [1.0, 2.0]
-
-
-def start_training(tmp_path: Path, mode: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    process = subprocess.Popen(
-        [sys.executable, str(SUPPORT / "train_until_signalled.py"), str(tmp_path), mode],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline().strip() == "ready"
-    return process
-
-
-class StepReader(threading.Thread):
-    """Reads the steps a training subprocess prints, with the time each was seen."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        super().__init__(daemon=True)
-        self.process, self.seen = process, list[tuple[float, int]]()
-
-    def run(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            if line.strip().isdigit():
-                self.seen.append((time.monotonic(), int(line)))
 
 
 def test_sigterm_closes_every_backend_and_exits_as_terminated(

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from training_process import signal_after, start_training
 
 from noether.core.trackers import Image, create_tracker
 from noether.core.trackers.cli import main
@@ -56,17 +54,7 @@ def test_replay_into_tensorboard_reproduces_the_run(
 
 
 def test_replay_of_a_killed_run(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
-    process = subprocess.Popen(
-        [sys.executable, str(SUPPORT / "train_until_signalled.py"), str(tmp_path), "plain"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=subprocess_env,
-    )
-    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
-    time.sleep(1.5)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=30)
-    process.stdout.close()
+    signal_after(start_training(tmp_path, "plain", subprocess_env), 1.5, signal.SIGKILL)
     config = tmp_path / "tb.yaml"
     config.write_text("tracker:\n  kind: tensorboard\n")
     assert (
