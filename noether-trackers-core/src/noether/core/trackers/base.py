@@ -15,7 +15,6 @@ import numbers
 import os
 import threading
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -92,7 +91,7 @@ class BaseTracker:
                 raise RuntimeError("init() was already called on this tracker")
             self.run = RunInfo(
                 run_name=run_name,
-                run_id=run_id or uuid.uuid4().hex[:12],
+                run_id=run_id or os.urandom(6).hex(),
                 stage_name=stage_name,
                 config=redact(to_plain(config)),
                 output_path=self.output_path,
