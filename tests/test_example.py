@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -69,3 +70,33 @@ def test_list_shows_the_installed_example_plugin(subprocess_env: dict[str, str])
     )
     [csv_kind] = [entry for entry in json.loads(done.stdout)["trackers"] if entry["kind"] == "csv"]
     assert csv_kind["distribution"] == "noether-trackers-csv" and csv_kind["version"] == "0.1.0"
+
+
+@pytest.mark.parametrize("config", ["wandb.yaml", "trackio.yaml", "fanout.yaml"])
+def test_example_training_with_the_seed_configs(
+    config: str, tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    """The seed's W&B and Trackio YAML run unchanged here: no account, no network (W&B falls
+    back to offline, Trackio to its local store), and the fan-out config feeds all three."""
+    env = {
+        **subprocess_env,
+        "WANDB_BASE_URL": "http://127.0.0.1:9",
+        "HF_ENDPOINT": "http://127.0.0.1:9",
+    }
+    output = tmp_path / "run"
+    command = [
+        sys.executable,
+        str(ROOT / "examples" / "train.py"),
+        "--output",
+        str(output),
+        "--config",
+        str(ROOT / "examples" / "configs" / config),
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    summary = yaml.safe_load((output / "summary.yaml").read_text())
+    assert summary["_status"] == "finished" and summary["train/loss/last"] < 0.1
+    if config != "trackio.yaml":
+        assert list((output / "wandb").glob("offline-run-*/run-*.wandb"))
