@@ -84,7 +84,7 @@ BAD_CONFIGS = [
     ),
     pytest.param(
         {"kind": "tensorboard", "flush_secs": 0},
-        ["tracker: flush_secs must be positive; got 0"],
+        ["tracker.flush_secs: must be positive; got 0"],
         id="semantic-check-in-constructor",
     ),
 ]

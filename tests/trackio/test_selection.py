@@ -81,10 +81,13 @@ def test_every_option_of_a_trackio_user_is_accepted(tmp_path: Path) -> None:
         ({"project": 3}, "tracker.project: expected str, got int 3"),
         ({"project": "p", "resume": "yes"}, "tracker.resume: expected 'never' | 'allow' | 'must'"),
         ({"project": "p", "on_space_unreachable": "retry"}, "tracker.on_space_unreachable"),
-        ({"project": "p", "space_timeout": 0}, "space_timeout must be a positive number"),
-        ({"project": "  "}, "tracker: project must not be empty"),
-        ({"project": "p", "name": ""}, "name must not be empty"),
-        ({"project": "p", "space_id": "a/b/c"}, "space_id must be 'user/space' or 'space'"),
+        ({"project": "p", "space_timeout": 0}, "tracker.space_timeout: must be a positive number"),
+        ({"project": "  "}, "tracker.project: must not be empty"),
+        ({"project": "p", "name": ""}, "tracker.name: must not be empty"),
+        (
+            {"project": "p", "space_id": "a/b/c"},
+            "tracker.space_id: must be 'user/space' or 'space'",
+        ),
     ],
 )
 def test_wrong_options_give_one_clear_error_naming_the_yaml_path(

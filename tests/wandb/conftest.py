@@ -10,7 +10,6 @@ isolation, so :func:`isolate` is applied here at module scope too.
 from __future__ import annotations
 
 import http.server
-import importlib.util
 import os
 import socket
 import sys
@@ -20,25 +19,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from wandb_file import WandbRunFile
 
 WANDB_PROCESS_NAMES = ("wandb-core", "wandb-symon")
-
-
-def _load_sibling(name: str) -> ModuleType:
-    # The suite imports tests in importlib mode, so a helper module next to the tests is not
-    # importable by name; load it from its file once.
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @dataclass(frozen=True)
@@ -115,7 +101,7 @@ def module_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox
 def run_file(run_dir: Path) -> Any:
     """The decoded ``.wandb`` file of the W&B run directory ``run_dir``."""
     (path,) = run_dir.glob("run-*.wandb")
-    return _load_sibling("wandb_file").WandbRunFile.read(path)
+    return WandbRunFile.read(path)
 
 
 def wandb_processes() -> dict[int, str]:

@@ -9,6 +9,7 @@ checked before any tracker is built, and every problem is reported at once in a
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,10 +120,20 @@ def _build(entry: TrackerEntry, output_path: str | os.PathLike[str] | None) -> B
     try:
         tracker = entry.kind.tracker_class(output_path=output_path, **options)
     except (TypeError, ValueError) as error:
-        raise TrackerConfigError([f"{entry.path}: {error}"]) from error
+        raise TrackerConfigError([_located(entry.path, str(error), options)]) from error
     tracker.required = required
     tracker.config_path = entry.path
     return tracker
+
+
+def _located(path: str, message: str, options: dict[str, Any]) -> str:
+    """A constructor's error under the YAML path of the option it is about, when it starts
+    with one (``"flush_secs must be positive"`` becomes ``"tracker.flush_secs: must be
+    positive"``, ``"settings.mode: ..."`` becomes ``"tracker.settings.mode: ..."``)."""
+    subject = re.match(r"([A-Za-z_][\w.]*)(?::\s*|\s+)(.*)", message, re.DOTALL)
+    if subject and subject.group(1).split(".", 1)[0] in options:
+        return f"{path}.{subject.group(1)}: {subject.group(2)}"
+    return f"{path}: {message}"
 
 
 def _check_entry(
