@@ -37,7 +37,8 @@ def isolated_environment(
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    for variable in ("WANDB_API_KEY", "NOETHER_TRACKERS_TRACE", "RANK", "WORLD_SIZE"):
+    launcher = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_JOB_ID")
+    for variable in ("WANDB_API_KEY", "NOETHER_TRACKERS_TRACE", "TORCHELASTIC_RUN_ID", *launcher):
         monkeypatch.delenv(variable, raising=False)
     return root
 

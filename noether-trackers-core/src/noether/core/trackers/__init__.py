@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from noether.core.trackers.base import BaseTracker, FanoutTracker, NoopTracker
+from noether.core.trackers.distributed import reduce_metrics
 from noether.core.trackers.errors import TrackerConfigError, TrackerNotInstalledError
 from noether.core.trackers.media import Histogram, Image, Table
 from noether.core.trackers.run_info import RunInfo, RunStatus
@@ -30,6 +31,7 @@ __all__ = [
     "TrackerNotInstalledError",
     "create_tracker",
     "load_tracker_section",
+    "reduce_metrics",
 ]
 
 _LAZY = {"create_tracker", "load_tracker_section"}

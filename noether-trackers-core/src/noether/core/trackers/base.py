@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
-from noether.core.trackers import lifecycle
+from noether.core.trackers import distributed, lifecycle
 from noether.core.trackers.delivery import DeliveryEngine, DeliveryReport, DeliverySettings
 from noether.core.trackers.errors import TrackerConfigError
 from noether.core.trackers.redaction import redact
@@ -80,22 +80,26 @@ class BaseTracker:
         """Start the run: write ``config.yaml``, open the journal and start every backend.
 
         ``config`` (a mapping, dataclass or omegaconf node of hyperparameters) is stored with
-        secret-looking keys redacted. A random ``run_id`` is chosen when none is given. A
-        required backend that fails to start raises :class:`TrackerConfigError` (after the
-        others are closed again); an optional one is left out with a warning.
+        secret-looking keys redacted. Without a ``run_id`` one is chosen (the same on every
+        rank of a distributed job; only rank 0 talks to backends). A required backend that
+        fails to start raises :class:`TrackerConfigError` (after the others are closed again);
+        an optional one is left out with a warning.
         """
         if not isinstance(run_name, str) or not run_name:
             raise TypeError(f"init() needs run_name as a non-empty str; got {run_name!r}")
         with self._lock:
             if self.run is not None or self._closed:
                 raise RuntimeError("init() was already called on this tracker")
+            main_process = distributed.is_main_process()
             self.run = RunInfo(
                 run_name=run_name,
-                run_id=run_id or os.urandom(6).hex(),
+                run_id=distributed.shared_run_id(run_id),
                 stage_name=stage_name,
                 config=redact(to_plain(config)),
-                output_path=self.output_path,
+                output_path=self.output_path if main_process else None,
             )
+            if not main_process:
+                return  # other ranks check their input like rank 0 and store nothing
             if self.output_path is not None:
                 write_yaml(self.output_path / CONFIG_FILE, self.run.config)
             backends = self._backends()
