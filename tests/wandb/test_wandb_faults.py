@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from fault_plugins import fault_registry
+from training_process import start_training, terminate_after
 
 from noether.core.trackers import create_tracker
 from noether.core.trackers.journal import read_journal
 
-SUPPORT = Path(__file__).resolve().parents[1] / "support"
 OFFLINE = {"kind": "wandb", "project": "faults", "mode": "offline"}
 
 
@@ -40,22 +36,8 @@ def test_a_raising_neighbour_does_not_touch_the_wandb_run(
 def test_sigterm_finishes_the_wandb_run_as_terminated(
     sandbox: Any, helpers: Any, tmp_path: Path, subprocess_env: dict[str, str]
 ) -> None:
-    command = [
-        sys.executable,
-        str(SUPPORT / "train_until_signalled.py"),
-        str(tmp_path),
-        "plain",
-        json.dumps(OFFLINE),
-    ]
-    process = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env
-    )
-    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
-    time.sleep(1.0)
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=60) == -signal.SIGTERM
-    process.stdout.close()
-    process.stderr.close()  # type: ignore[union-attr]
+    process = start_training(tmp_path, "plain", subprocess_env, tracker=OFFLINE)
+    assert terminate_after(process, seconds=1.0) == -signal.SIGTERM
     journaled = [record["step"] for record in read_journal(tmp_path) if record["op"] == "log"]
     [run_dir] = (tmp_path / "wandb").glob("offline-run-*")
     assert history_steps(helpers, run_dir, "loss") == journaled and len(journaled) > 50
