@@ -49,6 +49,7 @@ def test_list_imports_no_backend_library(subprocess_env: dict[str, str]) -> None
     )
     assert "noether_trackers_tensorboard" in modules  # the plugin was loaded ...
     assert not modules & set(BACKEND_LIBRARIES)  # ... but not the library it drives
+    assert not modules & {"numpy", "PIL", "omegaconf", "huggingface_hub", "requests"}  # fast
 
 
 def test_list_shows_kinds_distributions_and_backend_versions(

@@ -11,8 +11,6 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from noether.core.trackers.media import Histogram, Image, Table
 from noether.core.trackers.values import Value
 
@@ -55,6 +53,8 @@ def merge_bins(counts: Any, edges: Any, max_bins: int) -> tuple[Any, Any]:
     ``counts`` has one entry per bin and ``edges`` one more. With ``n`` bins, every
     ``ceil(n / max_bins)`` neighbours become one bin (the last one may hold fewer).
     """
+    import numpy as np  # here, not at import: `noether-trackers list` loads this plugin
+
     counts = np.asarray(counts)
     edges = np.asarray(edges, dtype=np.float64)
     bins = len(counts)
