@@ -209,3 +209,20 @@ def test_init_twice_is_an_error() -> None:
     tracker = started()
     with pytest.raises(RuntimeError, match="already"):
         tracker.init(run_name="again")
+
+
+def test_set_summary_reaches_a_backends_set_summary() -> None:
+    class SetSummaryTracker(RecordingTracker):
+        def _set_summary(self, key: str, value: object) -> None:
+            self.calls.append(("set_summary", (key, value)))
+
+    tracker = started(cls=SetSummaryTracker)
+    tracker.set_summary("best", 0.5)
+    tracker.update_summary({"a": 1, "b": 2})
+    tracker.flush()
+    assert [call for call in tracker.calls if call[0] in ("set_summary", "summary")] == [
+        ("set_summary", ("best", 0.5)),
+        ("summary", {"a": 1, "b": 2}),
+    ]
+    with pytest.raises(TypeError, match="str key"):
+        tracker.set_summary(3, 1)  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ Call = tuple[str, tuple[Any, ...]]
 #: How often an idle worker looks for new calls (see the dispatcher's POLL_INTERVAL).
 POLL_INTERVAL = 0.005
 #: Journal record operations and the backend method that replays each.
-_REPLAYED = {"log": "_receive_log", "summary": "_update_summary"}
+_REPLAYED = {"log": "_receive_log", "summary": "_receive_summary"}
 
 
 @dataclass(frozen=True)

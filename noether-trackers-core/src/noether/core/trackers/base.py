@@ -4,8 +4,8 @@
 The public methods (``init``, ``log``, ``set_summary``, ``update_summary``, ``flush``,
 ``close``) belong to the core: they check and normalise what the user passes, number the steps,
 keep the run's files and summary, and hand each call to the backends. A backend implements only
-the underscore methods (``_init``, ``_log``, ``_update_summary``, ``_close``), which receive
-normalised values and explicit integer steps.
+the underscore methods (``_init``, ``_log``, ``_set_summary``/``_update_summary``, ``_close``),
+which receive normalised values and explicit integer steps.
 """
 
 from __future__ import annotations
@@ -139,7 +139,9 @@ class BaseTracker:
 
     def set_summary(self, key: str, value: Any) -> None:
         """Set one summary value of the run (shown by backends as the run's summary)."""
-        self.update_summary({key: value})
+        if not isinstance(key, str):
+            raise TypeError(f"set_summary() needs a str key; got {type(key).__name__}")
+        self._submit_summary({key: value}, "set_summary")
 
     def update_summary(self, data: Mapping[str, Any]) -> None:
         """Set several summary values of the run at once."""
@@ -147,10 +149,13 @@ class BaseTracker:
             raise TypeError(
                 f"update_summary() needs a mapping of names to values; got {type(data).__name__}"
             )
+        self._submit_summary(data, "update_summary")
+
+    def _submit_summary(self, data: Mapping[str, Any], method: str) -> None:
         values = normalise_values(data, self._warn_unsupported)
         with self._lock:
             if self._engine is None:
-                self._accepting("update_summary")
+                self._accepting(method)
                 return
             if values:
                 self._engine.submit(("summary", values, time.time()))
@@ -212,8 +217,20 @@ class BaseTracker:
         """Write normalised ``values`` at ``step`` (steps may repeat or go backwards)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement _log")
 
+    def _set_summary(self, key: str, value: Value) -> None:
+        """Store one summary value; by default the same as ``_update_summary({key: value})``."""
+        self._update_summary({key: value})
+
     def _update_summary(self, values: Mapping[str, Value]) -> None:
         """Store ``values`` as the run's summary (later calls override earlier keys)."""
+
+    def _receive_summary(self, values: dict[str, Value]) -> None:
+        """Delivery entry point for summary values: one value goes to ``_set_summary``."""
+        if len(values) == 1:
+            [(key, value)] = values.items()
+            self._set_summary(key, value)
+        else:
+            self._update_summary(values)
 
     def _close(self, status: RunStatus) -> None:
         """Finish the backend's run; everything must be on disk (or sent) when this returns."""

@@ -234,7 +234,7 @@ class DeliveryEngine:
                 {"op": "summary", "t": wall_time, "values": self._encode(values, None)}
             )
             self.user_summary.update(values)
-            self._offer(("_update_summary", (values,)), span)
+            self._offer(("_receive_summary", (values,)), span)
         elif operation == "close":
             self._finish(record[1], record[2])
 
