@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from noether.core.trackers import BaseTracker, Histogram, Image, Table
+from noether.core.trackers import BaseTracker, Histogram, Image, Table, create_tracker
 
 Make = Callable[..., BaseTracker]
 
@@ -291,3 +292,19 @@ def test_a_jsonl_store_gets_the_summary_through_the_run(
     config = store.config("proj", "jsonl")
     assert config["lr"] == 0.1
     assert config["summary"] == {"loss/min": 1 / 3, "loss/last": 1 / 3, "_status": "finished"}
+
+
+def test_a_resumed_run_continues_its_trackio_run(tmp_path: Path, store: Any) -> None:
+    """The same run id in the same output path (a restarted job) continues the Trackio run."""
+    for attempt in range(2):
+        tracker = create_tracker({"kind": "trackio", "project": "proj"}, tmp_path / "out")
+        tracker.init(run_name="restarted", run_id="job-7")
+        assert tracker.run is not None and tracker.run.resumed == (attempt == 1)
+        tracker.log({"loss": float(attempt)})  # steps continue: 0, then 1
+        tracker.close()
+    assert [run["name"] for run in store.runs("proj")] == ["restarted"]  # one run, continued
+    assert [(row["step"], row["loss"]) for row in store.logs("proj", "restarted")] == [
+        (0, 0.0),
+        (1, 1.0),
+    ]
+    assert store.config("proj", "restarted")["summary"]["loss/min"] == 0.0

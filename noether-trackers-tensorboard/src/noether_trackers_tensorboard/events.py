@@ -24,6 +24,13 @@ def event_of(values: Mapping[str, Value], step: int, wall_time: float) -> Any:
     return event_pb2.Event(wall_time=wall_time, step=step, summary=summary_of(values))
 
 
+def restart_event(step: int, wall_time: float) -> Any:
+    """A ``SessionLog.START`` event: readers purge earlier events at ``step`` and later."""
+    return event_pb2.Event(
+        wall_time=wall_time, step=step, session_log=event_pb2.SessionLog(status="START")
+    )
+
+
 def summary_of(values: Mapping[str, Value]) -> Any:
     """One ``Summary`` holding every value of one ``log`` call."""
     make = summary_pb2.Summary.Value

@@ -21,7 +21,9 @@ class TensorboardTracker(BaseTracker):
     Options (YAML): ``log_dir`` (default ``tensorboard_logs``; a relative path is taken inside
     the run's output path) and ``flush_secs`` (default 60: how often buffered events are handed
     to the OS; ``close()`` always flushes and syncs). A run with a stage writes into
-    ``log_dir/<stage_name>`` so that stages show up as separate TensorBoard runs.
+    ``log_dir/<stage_name>`` so that stages show up as separate TensorBoard runs. A resumed run
+    appends a new event file to the same directory; with a ``resume_step`` the points logged
+    before at steps from it on are purged by TensorBoard's readers.
     """
 
     backend_library = "tensorboard"
@@ -51,6 +53,10 @@ class TensorboardTracker(BaseTracker):
         self._events = events
         directory = self.log_dir / run.stage_name if run.stage_name else self.log_dir
         self._writer = EventFile(directory, flush_secs=self.flush_secs)
+        if run.resumed and run.resume_step is not None:
+            # TensorBoard's own restart marker: its readers drop the points of earlier event
+            # files at steps from here on, which the resumed training logs again.
+            self._writer.write(events.restart_event(run.resume_step, time.time()))
         header = f"run `{run.display_name}` (id `{run.run_id}`)\n\n"
         self._write({"config": header + events.markdown_code(dump_yaml(run.config))}, step=0)
 

@@ -30,7 +30,8 @@ class TrackioTracker(BaseTracker):
     ``name`` (Trackio run name; default the run name, ``run/stage`` for a stage); ``group``
     (default: the run name when the run has a stage, so stages appear together); ``trackio_dir``
     (the local store; default where ``trackio show`` looks: ``$TRACKIO_DIR`` or
-    ``$HF_HOME/trackio``); ``resume`` (Trackio's: ``never``, ``allow`` or ``must``, by name);
+    ``$HF_HOME/trackio``); ``resume`` (Trackio's: ``never``, ``allow`` or ``must``, by name;
+    default ``allow`` for a resumed run, else ``never``);
     ``private`` (for a Space Trackio creates); ``space_timeout`` (seconds the Hub gets to answer
     before the Space counts as unreachable) and ``on_space_unreachable`` (``local``: log
     locally with one warning; ``fail``: refuse to start).
@@ -46,7 +47,7 @@ class TrackioTracker(BaseTracker):
         name: str | None = None,
         group: str | None = None,
         trackio_dir: str | None = None,
-        resume: Literal["never", "allow", "must"] = "never",
+        resume: Literal["never", "allow", "must"] | None = None,
         private: bool | None = None,
         space_timeout: float = 10.0,
         on_space_unreachable: Literal["local", "fail"] = "local",
@@ -96,7 +97,8 @@ class TrackioTracker(BaseTracker):
                     group=self.group or (run.run_name if run.stage_name else None),
                     space_id=space_id,
                     config=config,
-                    resume=self.resume,
+                    # a restarted job (same run id, same output path) continues its run
+                    resume=self.resume or ("allow" if run.resumed else "never"),
                     private=self.private,
                     embed=False,  # embedding in a notebook starts a dashboard server
                 )

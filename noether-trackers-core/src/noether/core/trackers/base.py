@@ -24,6 +24,7 @@ from noether.core.trackers import distributed, lifecycle
 from noether.core.trackers.delivery import DeliveryEngine, DeliveryReport, DeliverySettings
 from noether.core.trackers.errors import TrackerConfigError
 from noether.core.trackers.redaction import redact
+from noether.core.trackers.resume import previous_run
 from noether.core.trackers.run_files import CONFIG_FILE, to_plain, write_yaml
 from noether.core.trackers.run_info import RUN_STATUSES, RunInfo, RunStatus
 from noether.core.trackers.values import VALUE_KINDS, Value, normalise_values, value_kind
@@ -76,6 +77,7 @@ class BaseTracker:
         run_id: str | None = None,
         stage_name: str | None = None,
         config: Any = None,
+        resume_step: int | None = None,
     ) -> None:
         """Start the run: write ``config.yaml``, open the journal and start every backend.
 
@@ -84,20 +86,38 @@ class BaseTracker:
         rank of a distributed job; only rank 0 talks to backends). A required backend that
         fails to start raises :class:`TrackerConfigError` (after the others are closed again);
         an optional one is left out with a warning.
+
+        Re-running with the run id of a run whose journal is in the output path *resumes* it:
+        steps continue after the last one logged and the summary covers the whole run. Give
+        ``resume_step`` (the step of the checkpoint training restarts from) when that is
+        earlier than the last step logged: the points logged before at steps from it on are
+        superseded (see :mod:`noether.core.trackers.resume`).
         """
         if not isinstance(run_name, str) or not run_name:
             raise TypeError(f"init() needs run_name as a non-empty str; got {run_name!r}")
+        if resume_step is not None:
+            resume_step = _check_step(resume_step, "init() resume_step")
         with self._lock:
             if self.run is not None or self._closed:
                 raise RuntimeError("init() was already called on this tracker")
             main_process = distributed.is_main_process()
+            run_id = distributed.shared_run_id(run_id)
+            previous = None
+            if main_process and self.output_path is not None and self.delivery_settings.journal:
+                previous = previous_run(self.output_path, run_id, resume_step)
             self.run = RunInfo(
                 run_name=run_name,
-                run_id=distributed.shared_run_id(run_id),
+                run_id=run_id,
                 stage_name=stage_name,
                 config=redact(to_plain(config)),
                 output_path=self.output_path if main_process else None,
+                resumed=previous is not None,
+                resume_step=resume_step if previous is not None else None,
             )
+            if resume_step is not None:
+                self._next_step = resume_step
+            elif previous is not None and previous.last_step is not None:
+                self._next_step = previous.last_step + 1
             if not main_process:
                 return  # other ranks check their input like rank 0 and store nothing
             if self.output_path is not None:
@@ -105,7 +125,7 @@ class BaseTracker:
             backends = self._backends()
             if not backends:
                 return
-            self._engine = DeliveryEngine(backends, self.run, self.delivery_settings)
+            self._engine = DeliveryEngine(backends, self.run, self.delivery_settings, previous)
             failures = self._engine.start()
             lifecycle.register_open(self)
         self._handle_init_failures(failures)
@@ -303,12 +323,12 @@ class BaseTracker:
             logger.warning(message)
 
 
-def _check_step(step: Any) -> int:
+def _check_step(step: Any, what: str = "log() step") -> int:
     """Validate an explicit step that is not a plain non-negative int."""
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
-        raise TypeError(f"log() step must be an int or None; got {type(step).__name__}")
+        raise TypeError(f"{what} must be an int or None; got {type(step).__name__}")
     if step < 0:
-        raise ValueError(f"log() step must not be negative; got {step}")
+        raise ValueError(f"{what} must not be negative; got {step}")
     return int(step)
 
 

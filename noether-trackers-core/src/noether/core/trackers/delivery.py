@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from noether.core.trackers.backend_worker import BackendReport, BackendWorker
 from noether.core.trackers.journal import FORMAT_VERSION, JournalWriter
+from noether.core.trackers.resume import PreviousRun
 from noether.core.trackers.run_files import SUMMARY_FILE, write_yaml
 from noether.core.trackers.run_info import RunInfo, RunStatus
 from noether.core.trackers.summary import MetricSummary
@@ -94,6 +95,7 @@ class DeliveryEngine:
         backends: Sequence[BaseTracker],
         run: RunInfo,
         settings: DeliverySettings,
+        previous: PreviousRun | None = None,
     ) -> None:
         self.run = run
         self.settings = settings
@@ -104,8 +106,9 @@ class DeliveryEngine:
         ]
         directory = run.output_path if settings.journal else None
         self.journal = JournalWriter(directory) if directory is not None else None
-        self.metrics = MetricSummary()
-        self.user_summary: dict[str, Value] = {}
+        # a resumed run's summary covers what its earlier processes logged too
+        self.metrics = previous.metrics if previous is not None else MetricSummary()
+        self.user_summary: dict[str, Value] = dict(previous.user_summary) if previous else {}
         self.report: DeliveryReport | None = None
         self._pending: deque[tuple[Any, ...]] = deque()
         self._submitted = self._processed = 0
@@ -132,6 +135,10 @@ class DeliveryEngine:
                     "config": self.run.config,
                 }
             )
+            if self.run.resume_step is not None:
+                self._journal_write(
+                    {"op": "rewind", "t": time.time(), "step": self.run.resume_step}
+                )
         for worker in self.workers:
             worker.offer(("_init", (self.run,)))
             worker.start()

@@ -139,11 +139,17 @@ def read_journal(run_dir: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """
     directory = Path(run_dir)
     path = directory / JOURNAL_FILE if directory.is_dir() else directory
+    for record in iter_records(path):
+        yield decode_record(record, path.parent)
+
+
+def iter_records(path: Path) -> Iterator[dict[str, Any]]:
+    """The records of the journal file ``path`` as JSON data (media not decoded)."""
     with path.open("r", encoding="utf-8") as stream:
         lines = [line for line in enumerate(stream, start=1) if line[1].strip()]
     for index, (number, line) in enumerate(lines):
         try:
-            record = json.loads(line)
+            yield json.loads(line)
         except json.JSONDecodeError as error:
             following = lines[index + 1][1] if index + 1 < len(lines) else None
             if following is None or following.startswith('{"op":"journal"'):
@@ -152,7 +158,6 @@ def read_journal(run_dir: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 )
                 continue
             raise JournalError(f"{path}:{number}: not a JSON record ({error})") from error
-        yield decode_record(record, path.parent)
 
 
 def read_span(path: Path, start: int, end: int) -> Iterator[dict[str, Any]]:

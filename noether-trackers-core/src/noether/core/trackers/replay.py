@@ -14,6 +14,7 @@ from typing import Any
 from noether.core.trackers.config import create_tracker
 from noether.core.trackers.delivery import DeliveryReport, DeliverySettings
 from noether.core.trackers.journal import read_journal
+from noether.core.trackers.resume import kept_log_records
 from noether.core.trackers.run_info import RUN_STATUSES, RunStatus
 
 #: Called with (records done, records in all) as replay goes on.
@@ -32,7 +33,14 @@ def replay_journal(
     journal recorded (``failed`` if the run never closed, e.g. after SIGKILL). Backends write
     under ``output_path``; the replay keeps no journal of its own.
     """
-    records = [r for r in read_journal(run_dir) if r["op"] in ("init", "log", "summary", "close")]
+    everything = list(read_journal(run_dir))
+    # points a resumed run superseded (logged again after a rewind) are replayed once
+    kept = {id(record) for record in kept_log_records(everything)}
+    records = [
+        r
+        for r in everything
+        if r["op"] in ("init", "summary", "close") or (r["op"] == "log" and id(r) in kept)
+    ]
     inits = [record for record in records if record["op"] == "init"]
     if not inits:
         raise ValueError(f"{run_dir}: the journal has no init record: nothing to replay")

@@ -23,6 +23,11 @@ class RunInfo:
     stage_name: str | None
     config: dict[str, Any]
     output_path: Path | None
+    #: True when earlier processes of this run id logged to the same output path (a restart).
+    resumed: bool = False
+    #: With ``resumed``: the step training restarted from; points logged before at steps at or
+    #: after it are superseded (a backend that can should drop them, e.g. TensorBoard purges).
+    resume_step: int | None = None
 
     @property
     def display_name(self) -> str:

@@ -39,11 +39,14 @@ class Trainer:
         run_id: str | None = None,
         stage_name: str | None = None,
         callbacks: Iterable[CallbackBase] = (),
+        resume_step: int | None = None,
     ) -> None:
         self.output_path = Path(output_path)
         self.run_name = run_name
         self.run_id = run_id
         self.stage_name = stage_name
+        #: The step of the checkpoint a restarted run trains from (see ``BaseTracker.init``).
+        self.resume_step = resume_step
         self.callbacks = list(callbacks)
         if SECTION not in config:
             raise TrackerConfigError(
@@ -62,6 +65,7 @@ class Trainer:
             run_id=self.run_id,
             stage_name=self.stage_name,
             config=self.hyperparameters,
+            resume_step=self.resume_step,
         )
         for callback in self.callbacks:
             callback.tracker = self.tracker
@@ -79,7 +83,7 @@ class Trainer:
     def _loop(self, step_function: StepFunction, epochs: int, steps_per_epoch: int) -> None:
         for callback in self.callbacks:
             callback.before_training(self)
-        step = 0
+        step = self.resume_step or 0
         for epoch in range(epochs):
             for _ in range(steps_per_epoch):
                 outputs = step_function(step)

@@ -1,0 +1,77 @@
+"""Continuing a run: what earlier processes of the same run id left in its journal.
+
+A run is *resumed* when its output directory's journal already holds an ``init`` record with
+the same run id (a job restarted after preemption or a crash). The new process continues the
+step count after the last step logged and keeps the summary of the whole run. When training
+restarts from a checkpoint older than the last logged step, ``init(resume_step=R)`` says so:
+everything logged before at steps ``>= R`` is superseded by what the new process logs there
+(a ``rewind`` record in the journal; TensorBoard purges those points, and replay drops them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from noether.core.trackers.journal import JOURNAL_FILE, iter_records
+from noether.core.trackers.summary import MetricSummary
+from noether.core.trackers.values import Value
+
+
+@dataclass
+class PreviousRun:
+    """What the journal holds of earlier processes of a run: its kept points summarised."""
+
+    last_step: int | None = None
+    metrics: MetricSummary = field(default_factory=MetricSummary)
+    user_summary: dict[str, Value] = field(default_factory=dict)
+
+
+def kept_log_records(
+    records: Iterable[dict[str, Any]], run_id: str | None = None, rewind_to: int | None = None
+) -> list[dict[str, Any]]:
+    """The ``log`` records (of ``run_id``, or of every run) that no later ``rewind`` record,
+    nor a final rewind to ``rewind_to``, supersedes."""
+    logs: list[dict[str, Any]] = []
+    current: str | None = None
+    for record in records:
+        operation = record.get("op")
+        if operation == "init":
+            current = record.get("run_id")
+        elif run_id is not None and current != run_id:
+            continue
+        elif operation == "log":
+            logs.append(record)
+        elif operation == "rewind":
+            logs = [log for log in logs if log["step"] < record["step"]]
+    if rewind_to is not None:
+        logs = [log for log in logs if log["step"] < rewind_to]
+    return logs
+
+
+def previous_run(run_dir: Path, run_id: str, rewind_to: int | None) -> PreviousRun | None:
+    """The earlier part of run ``run_id`` in ``run_dir``'s journal, or None if it has none."""
+    path = run_dir / JOURNAL_FILE
+    if not path.is_file():
+        return None
+    records = list(iter_records(path))
+    if not any(r.get("op") == "init" and r.get("run_id") == run_id for r in records):
+        return None
+    previous = PreviousRun()
+    for log in kept_log_records(records, run_id, rewind_to):
+        step = log["step"]
+        previous.last_step = step if previous.last_step is None else max(previous.last_step, step)
+        for key, value in log["values"].items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                previous.metrics.update(key, value)
+    current: str | None = None
+    for record in records:  # summaries set by hand are kept whatever the rewind
+        if record.get("op") == "init":
+            current = record.get("run_id")
+        elif record.get("op") == "summary" and current == run_id:
+            previous.user_summary.update(
+                {k: v for k, v in record["values"].items() if not isinstance(v, dict)}
+            )
+    return previous
