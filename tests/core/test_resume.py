@@ -90,3 +90,16 @@ def test_resume_step_is_checked(
 ) -> None:
     with pytest.raises(error, match="resume_step"):
         create_tracker(TENSORBOARD, tmp_path).init(run_name="r", resume_step=resume_step)  # type: ignore[arg-type]
+
+
+def test_an_unreadable_journal_starts_the_run_afresh(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    first_run(tmp_path)
+    with (tmp_path / "journal.jsonl").open("a") as stream:
+        stream.write("not json\n{}\n")  # damaged in the middle, not a torn last line
+    tracker = create_tracker(TENSORBOARD, tmp_path)
+    tracker.init(run_name="resumable", run_id="job-1")
+    tracker.close()
+    assert tracker.run is not None and not tracker.run.resumed
+    assert "starting it afresh" in caplog.text

@@ -10,6 +10,7 @@ everything logged before at steps ``>= R`` is superseded by what the new process
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import Any
 from noether.core.trackers.journal import JOURNAL_FILE, iter_records
 from noether.core.trackers.summary import MetricSummary
 from noether.core.trackers.values import Value
+
+logger = logging.getLogger("noether.trackers")
 
 
 @dataclass
@@ -56,7 +59,13 @@ def previous_run(run_dir: Path, run_id: str, rewind_to: int | None) -> PreviousR
     path = run_dir / JOURNAL_FILE
     if not path.is_file():
         return None
-    records = list(iter_records(path))
+    try:
+        records = list(iter_records(path))
+    except (OSError, ValueError) as error:  # an unreadable journal must not stop training
+        logger.warning(
+            "cannot read %s to resume run %s (%s); starting it afresh", path, run_id, error
+        )
+        return None
     if not any(r.get("op") == "init" and r.get("run_id") == run_id for r in records):
         return None
     previous = PreviousRun()
