@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from noether.core.trackers.backend_worker import BackendReport, BackendWorker
+from noether.core.trackers.backend_worker import POLL_INTERVAL, BackendReport, BackendWorker
 from noether.core.trackers.journal import FORMAT_VERSION, JournalWriter
 from noether.core.trackers.resume import PreviousRun
 from noether.core.trackers.run_files import SUMMARY_FILE, write_yaml
@@ -35,9 +35,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("noether.trackers")
 FLUSH_INTERVAL = 0.5
-#: How often an idle dispatcher looks for new records. Polling instead of being woken keeps
-#: ``log()`` free of system calls and thread switches: it only appends to a deque.
-POLL_INTERVAL = 0.005
 
 
 @dataclass(frozen=True)

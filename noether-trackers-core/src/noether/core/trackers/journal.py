@@ -38,7 +38,7 @@ class JournalWriter:
     Not thread-safe: one thread (the delivery engine's) writes. :meth:`flush` hands buffered
     lines to the OS; :meth:`sync` also asks the OS to put them on disk. Byte offsets let a
     backend that fell behind read a span of records back (:func:`read_span`) instead of
-    keeping them in memory; :attr:`flushed_offset` says how far the file can be read.
+    keeping them in memory (the engine flushes before it hands such a span on).
     """
 
     def __init__(self, run_dir: Path) -> None:
@@ -51,7 +51,6 @@ class JournalWriter:
         if ends_torn:  # a crashed earlier run left half a line: never glue a record onto it
             self._file.write(b"\n")
             self.offset += 1
-        self.flushed_offset = self.offset
         self._media_count = 0
         self.dirty = False
 
@@ -106,7 +105,6 @@ class JournalWriter:
     def flush(self) -> None:
         """Hand buffered lines to the OS (they survive the process being killed)."""
         self._file.flush()
-        self.flushed_offset = self.offset
         self.dirty = False
 
     def sync(self) -> None:

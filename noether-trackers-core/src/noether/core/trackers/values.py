@@ -20,7 +20,6 @@ from noether.core.trackers.redaction import REDACTED, looks_secret
 
 Scalar: TypeAlias = int | float
 Value: TypeAlias = int | float | str | Image | Histogram | Table
-MEDIA_TYPES = (Image, Histogram, Table)
 
 #: The kinds of value a backend may declare it supports (see ``BaseTracker.supported_values``).
 VALUE_KINDS = frozenset({"scalar", "text", "image", "histogram", "table"})
