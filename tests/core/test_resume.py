@@ -3,13 +3,15 @@ the summary and TensorBoard, with no duplicated or missing points."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from noether.core.trackers import create_tracker
+from noether.core.trackers import create_tracker, journal, resume
 from noether.core.trackers.cli import main
 from noether.core.trackers.journal import read_journal
 
@@ -92,12 +94,29 @@ def test_resume_step_is_checked(
         create_tracker(TENSORBOARD, tmp_path).init(run_name="r", resume_step=resume_step)  # type: ignore[arg-type]
 
 
-def test_an_unreadable_journal_starts_the_run_afresh(
+def test_a_damaged_journal_resumes_from_what_is_readable(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     first_run(tmp_path)
     with (tmp_path / "journal.jsonl").open("a") as stream:
-        stream.write("not json\n{}\n")  # damaged in the middle, not a torn last line
+        stream.write("not json\n{}\n")  # damaged lines are skipped, not a reason to start afresh
+    tracker = create_tracker(TENSORBOARD, tmp_path)
+    tracker.init(run_name="resumable", run_id="job-1")
+    tracker.close()
+    assert tracker.run is not None and tracker.run.resumed
+    assert "skipped 2 unreadable lines" in caplog.text
+
+
+def test_an_unreadable_journal_starts_the_run_afresh(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first_run(tmp_path)
+
+    class Unreadable(journal.JournalReader):
+        def __iter__(self) -> Iterator[dict[str, Any]]:
+            raise PermissionError(13, "Permission denied")  # chmod means nothing to root
+
+    monkeypatch.setattr(resume, "JournalReader", Unreadable)
     tracker = create_tracker(TENSORBOARD, tmp_path)
     tracker.init(run_name="resumable", run_id="job-1")
     tracker.close()

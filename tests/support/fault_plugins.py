@@ -7,6 +7,7 @@ real backends.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -67,9 +68,59 @@ class FailingInitTracker(RecordingTracker):
         raise PermissionError("invalid API key")
 
 
+class SlowMemoryTracker(RecordingTracker):
+    """Takes 0.2 ms per ``_log``; keeps what it gets in memory (its storage is not a disk)."""
+
+    def _log(self, values: Mapping[str, Value], step: int) -> None:
+        time.sleep(0.0002)
+        super()._log(values, step)
+
+
+class HangingInitTracker(RecordingTracker):
+    """Never returns from ``_init`` (until :attr:`release` is set), like a backend whose server
+    does not answer."""
+
+    release = threading.Event()
+
+    def _init(self, run: RunInfo) -> None:
+        self.calls.append(("init", run))
+        self.release.wait()
+
+
+class SlowCloseTracker(RecordingTracker):
+    """Takes ``close_seconds`` in ``_close``, as an online W&B ``finish`` can."""
+
+    def __init__(
+        self, *, close_seconds: float = 5.0, output_path: str | os.PathLike[str] | None = None
+    ) -> None:
+        super().__init__(output_path=output_path)
+        self.close_seconds = close_seconds
+
+    def _close(self, status: Any) -> None:
+        time.sleep(self.close_seconds)
+        super()._close(status)
+
+
+class ExitingTracker(RecordingTracker):
+    """Raises ``SystemExit`` in ``_log`` at step 3 (a library calling ``sys.exit``)."""
+
+    def _log(self, values: Mapping[str, Value], step: int) -> None:
+        if step == 3:
+            raise SystemExit("the backend library gave up")
+        super()._log(values, step)
+
+
+class ExitingInitTracker(RecordingTracker):
+    """Raises ``SystemExit`` in ``_init``."""
+
+    def _init(self, run: RunInfo) -> None:
+        raise SystemExit(1)
+
+
 class FaultPlugin:
     """Registers the fault-injection trackers as kinds ``raising``, ``hanging``, ``slow``,
-    ``full-disk`` and ``failing-init``."""
+    ``full-disk``, ``failing-init``, ``slow-memory``, ``hanging-init``, ``slow-close``, ``exiting`` and
+    ``exiting-init``."""
 
     @hookimpl
     def register_trackers(self, register: RegisterTracker) -> None:
@@ -78,6 +129,11 @@ class FaultPlugin:
         register(FullDiskTracker, kind="full-disk")
         register(FailingInitTracker, kind="failing-init")
         register(SlowTracker, kind="slow")
+        register(SlowMemoryTracker, kind="slow-memory")
+        register(HangingInitTracker, kind="hanging-init")
+        register(SlowCloseTracker, kind="slow-close")
+        register(ExitingTracker, kind="exiting")
+        register(ExitingInitTracker, kind="exiting-init")
 
 
 def fault_registry() -> Any:

@@ -12,6 +12,7 @@ from typing import Any
 from noether.core.trackers.base import BaseTracker
 from noether.core.trackers.run_files import dump_yaml
 from noether.core.trackers.run_info import RunInfo, RunStatus
+from noether.core.trackers.safe_names import safe_component
 from noether.core.trackers.values import Value
 
 
@@ -19,9 +20,13 @@ class TensorboardTracker(BaseTracker):
     """Writes every value to TensorBoard event files under ``output_path / log_dir``.
 
     Options (YAML): ``log_dir`` (default ``tensorboard_logs``; a relative path is taken inside
-    the run's output path) and ``flush_secs`` (default 60: how often buffered events are handed
+    the run's output path, an absolute one or one with ``..`` is used as written: it is the
+    user's configuration) and ``flush_secs`` (default 60: how often buffered events are handed
     to the OS; ``close()`` always flushes and syncs). A run with a stage writes into
-    ``log_dir/<stage_name>`` so that stages show up as separate TensorBoard runs. A resumed run
+    ``log_dir/<stage_name>`` so that stages show up as separate TensorBoard runs; the stage
+    name is data, so it always becomes one directory right under ``log_dir``
+    (:func:`~noether.core.trackers.safe_names.safe_component`: ``train`` stays ``train``,
+    ``a/b`` becomes ``a%2Fb``, ``..`` becomes ``%2E%2E``). A resumed run
     appends a new event file to the same directory; with a ``resume_step`` the points logged
     before at steps from it on are purged by TensorBoard's readers.
     """
@@ -41,6 +46,8 @@ class TensorboardTracker(BaseTracker):
         base = Path(output_path) if output_path is not None else Path.cwd()
         self.log_dir = base / log_dir
         self.flush_secs = flush_secs
+        #: The directory this run's event files go to (a TensorBoard run); set by ``init``.
+        self.run_dir: Path | None = None
         self._writer: Any = None
         self._events: ModuleType | None = None
         self._summary: dict[str, Value] = {}
@@ -51,8 +58,8 @@ class TensorboardTracker(BaseTracker):
         from noether_trackers_tensorboard.event_file import EventFile
 
         self._events = events
-        directory = self.log_dir / run.stage_name if run.stage_name else self.log_dir
-        self._writer = EventFile(directory, flush_secs=self.flush_secs)
+        self.run_dir = _run_directory(self.log_dir, run.stage_name)
+        self._writer = EventFile(self.run_dir, flush_secs=self.flush_secs)
         if run.resumed and run.resume_step is not None:
             # TensorBoard's own restart marker: its readers drop the points of earlier event
             # files at steps from here on, which the resumed training logs again.
@@ -76,3 +83,9 @@ class TensorboardTracker(BaseTracker):
     def _write(self, values: Mapping[str, Value], step: int) -> None:
         assert self._events is not None
         self._writer.write(self._events.event_of(values, step, time.time()))
+
+
+def _run_directory(log_dir: Path, stage_name: str | None) -> Path:
+    """``log_dir``, or for a stage the one directory right below it that stands for the stage
+    name: a name is data, and no name may put event files anywhere else."""
+    return log_dir / safe_component(stage_name) if stage_name else log_dir

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from noether.core.trackers.base import BaseTracker
 from noether.core.trackers.run_info import RunInfo, RunStatus
+from noether.core.trackers.safe_names import safe_relative_path
 from noether.core.trackers.values import Value
 from noether_trackers_trackio import console, convert, hub, storage_dir, summary_store
 from noether_trackers_trackio.errors import TrackioHubUnreachableError
@@ -27,9 +28,11 @@ class TrackioTracker(BaseTracker):
     """Logs a run to Trackio (local SQLite store, optionally synced to a Hugging Face Space).
 
     Options (YAML): ``project`` (required); ``space_id`` (a Hugging Face Space to log to);
-    ``name`` (Trackio run name; default the run name, ``run/stage`` for a stage); ``group``
-    (default: the run name when the run has a stage, so stages appear together); ``trackio_dir``
-    (the local store; default where ``trackio show`` looks: ``$TRACKIO_DIR`` or
+    ``name`` (Trackio run name; default the run name, ``run/stage`` for a stage; Trackio
+    stores a run's media under a directory named after it, so a name that would lead out of
+    the store is passed percent-encoded as one directory instead, see :attr:`run_name`);
+    ``group`` (default: the run name when the run has a stage, so stages appear together);
+    ``trackio_dir`` (the local store; default where ``trackio show`` looks: ``$TRACKIO_DIR`` or
     ``$HF_HOME/trackio``); ``resume`` (Trackio's: ``never``, ``allow`` or ``must``, by name;
     default ``allow`` for a resumed run, else ``never``);
     ``private`` (for a Space Trackio creates); ``space_timeout`` (seconds the Hub gets to answer
@@ -68,6 +71,9 @@ class TrackioTracker(BaseTracker):
         self.directory: Path | None = None
         #: The ``trackio.Run`` while the run is open.
         self.trackio_run: Any = None
+        #: The name the Trackio run has (set by ``init``): ``name`` or the run's display name,
+        #: unless that would put media outside the store (see :func:`trackio_run_name`).
+        self.run_name: str | None = None
         self._holds_directory = False
         self._probe: hub.HubProbe | None = None
         self._summary: dict[str, Any] = {}
@@ -83,7 +89,8 @@ class TrackioTracker(BaseTracker):
         storage_dir.acquire(self.directory)
         self._holds_directory = True
         try:
-            space_id, fell_back = self._space_to_use(run)
+            self.run_name = trackio_run_name(self.name or run.display_name)
+            space_id, fell_back = self._space_to_use()
             config = convert.trackio_config(run.config)
             self._summary_key = convert.summary_key(config)
             with console.prints_to_logging(logger), _hidden_env(_REMOTE_ENV if fell_back else ()):
@@ -93,7 +100,7 @@ class TrackioTracker(BaseTracker):
                 self.trackio_run = contextvars.Context().run(
                     trackio.init,
                     project=self.project,
-                    name=self.name or run.display_name,
+                    name=self.run_name,
                     group=self.group or (run.run_name if run.stage_name else None),
                     space_id=space_id,
                     config=config,
@@ -142,7 +149,7 @@ class TrackioTracker(BaseTracker):
         if in_place and not summary_store.rewrite_config(run, self._summary_key, summary):
             logger.warning("Trackio run %r has no stored config; summary not recorded", run.name)
 
-    def _space_to_use(self, run: RunInfo) -> tuple[str | None, bool]:
+    def _space_to_use(self) -> tuple[str | None, bool]:
         """The Space to pass to Trackio, and whether the run falls back to local storage.
 
         Whenever ``trackio.init`` would talk to the Hub, the Hub first gets ``space_timeout``
@@ -175,7 +182,7 @@ class TrackioTracker(BaseTracker):
             "Upload it later with: trackio sync --project %s --space-id %s",
             space_id,
             where,
-            self.name or run.display_name,
+            self.run_name,
             self.directory,
             self.project,
             space_id,
@@ -190,6 +197,27 @@ class TrackioTracker(BaseTracker):
         if self._holds_directory:
             self._holds_directory = False
             storage_dir.release()
+
+
+def trackio_run_name(name: str) -> str:
+    """The name to give Trackio for a run called ``name``: ``name`` itself where possible.
+
+    Trackio saves a run's media under ``<store>/media/<project>/<run name>/<step>/``, joining
+    the run name as a path (and its ``rename``/``move`` commands move that directory later).
+    A name that is a harmless relative path (``exp``, ``exp/finetune``, any unicode) is kept;
+    one that is not (``..`` parts, a leading ``/``, NUL, a backslash, over 200 bytes) is
+    percent-encoded into one directory name (``../x`` becomes ``..%2Fx``), the same name on
+    every start, so that resuming by name still finds the run.
+    """
+    safe = safe_relative_path(name)
+    if safe != name:
+        logger.warning(
+            "Trackio run name %r cannot be a path inside the Trackio store (Trackio names the "
+            "run's media directory after it); the run is named %r instead",
+            name,
+            safe,
+        )
+    return safe
 
 
 def _blocking_lookup_message(status: hub.HubStatus) -> str:

@@ -25,6 +25,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from noether_trackers_wandb.names import table_artifact_prefix
+
 logger = logging.getLogger("noether.trackers.wandb")
 
 #: wandb stages artifact files (the copy of every logged Table) under ``$WANDB_DATA_DIR``.
@@ -151,7 +153,7 @@ class WandbSession:
         directory (or uploaded), so the temporary copy only stands in the way of "nothing
         written outside the run". Other artifacts (the user's own) are not touched.
         """
-        prefix = f"run-{run_id}-"
+        prefix = table_artifact_prefix(run_id)
         for cache, before in zip(self._artifact_caches, self._cached_before, strict=True):
             for key in set(cache) - before:
                 if not str(getattr(cache[key], "name", "")).startswith(prefix):

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
 from noether.core.trackers.base import BaseTracker
+from noether.core.trackers.media import Image, Table
 from noether.core.trackers.run_info import RunInfo, RunStatus
 from noether.core.trackers.values import Value
 from noether_trackers_wandb.connectivity import server_problem
 from noether_trackers_wandb.convert import to_wandb
 from noether_trackers_wandb.credentials import credentials_problem
+from noether_trackers_wandb.names import media_key, wandb_run_id
 from noether_trackers_wandb.session import WandbSession, exclusive, is_offline
 
 logger = logging.getLogger("noether.trackers.wandb")
@@ -58,10 +60,12 @@ class WandBConnectionError(RuntimeError):
 class WandBTracker(BaseTracker):
     """Logs to a Weights & Biases run: online, offline (synced later) or disabled.
 
-    The W&B run takes the run id as its id (re-running with the same id resumes it), the run
-    name (``run/stage`` for a stage) as its name, the stage as its job type and the
-    hyperparameters as its config. Every value is logged with a step metric (``global_step``)
-    as its x-axis, so values logged at a repeated or earlier step are kept, not dropped.
+    The W&B run takes the run id as its id (re-running with the same id resumes it; an id that
+    W&B refuses or that cannot name W&B's files is mapped to a stable one, see
+    :attr:`wandb_run_id`), the run name (``run/stage`` for a stage) as its name, the stage as
+    its job type and the hyperparameters as its config. Every value is logged with a step
+    metric (``global_step``) as its x-axis, so values logged at a repeated or earlier step are
+    kept, not dropped.
 
     Options (YAML): ``project``, ``entity``, ``mode`` (``online``, ``offline``, ``disabled``;
     unset: W&B's own choice, i.e. ``WANDB_MODE`` or online), ``name``, ``group``,
@@ -131,6 +135,10 @@ class WandBTracker(BaseTracker):
         self.directory = _w_and_b_directory(dir, output_path)
         #: The W&B run's directory, the one ``wandb sync`` uploads; set by ``init``.
         self.run_dir: Path | None = None
+        #: The W&B run's id (set by ``init``): the run id, or for a run id that W&B refuses or
+        #: that cannot name W&B's files, a stable stand-in made of its readable characters and
+        #: a hash (:func:`~noether_trackers_wandb.names.wandb_run_id`).
+        self.wandb_run_id: str | None = None
         #: Why an online run is logging offline instead, if it is.
         self.offline_reason: str | None = None
         self._session: WandbSession | None = None
@@ -150,6 +158,7 @@ class WandBTracker(BaseTracker):
             # Not even importing wandb: disabled costs nothing and touches no file.
             logger.info("W&B is disabled (mode: disabled); this run is not recorded in W&B")
             return
+        self.wandb_run_id = _run_id_for_wandb(run.run_id)
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
         with exclusive():
@@ -168,7 +177,7 @@ class WandBTracker(BaseTracker):
     def _log(self, values: Mapping[str, Value], step: int) -> None:
         if self._wandb_run is None or self._session is None:
             return
-        data = to_wandb(values, self._session.wandb)
+        data = to_wandb(self._with_media_keys(values), self._session.wandb)
         if self.step_metric in data:
             self._warn_once(
                 "wandb-step",
@@ -182,7 +191,33 @@ class WandBTracker(BaseTracker):
     def _update_summary(self, values: Mapping[str, Value]) -> None:
         if self._wandb_run is None or self._session is None:
             return
-        self._wandb_run.summary.update(to_wandb(values, self._session.wandb))
+        self._wandb_run.summary.update(to_wandb(self._with_media_keys(values), self._session.wandb))
+
+    def _with_media_keys(self, values: Mapping[str, Value]) -> Mapping[str, Value]:
+        """``values`` with every image and table under a key W&B can name files after.
+
+        W&B makes file and artifact names of these keys, and refuses (or, for an image,
+        leaves its temporary file behind) when a key has ``..`` parts, a leading ``/``, NUL
+        or too many characters; such a key is logged as
+        :func:`~noether_trackers_wandb.names.media_key` maps it, with one warning.
+        """
+        if not any(isinstance(value, Image | Table) for value in values.values()):
+            return values  # the common case: nothing is copied
+        assert self.wandb_run_id is not None
+        renamed: dict[str, Value] = {}
+        for key, value in values.items():
+            if isinstance(value, Image | Table):
+                safe = media_key(key, self.wandb_run_id)
+                if safe != key:
+                    self._warn_once(
+                        "wandb-media-key",
+                        key,
+                        f"W&B names files after the key of an image or table and cannot use "
+                        f"{key!r}; logging it to W&B as {safe!r}",
+                    )
+                key = safe
+            renamed[key] = value
+        return renamed
 
     def _close(self, status: RunStatus) -> None:
         self._end(EXIT_CODES[status])
@@ -196,7 +231,7 @@ class WandBTracker(BaseTracker):
                 wandb_run.finish(exit_code=exit_code)
         finally:
             if session is not None:
-                session.release(self.run.run_id if self.run is not None else None)
+                session.release(self.wandb_run_id)
 
     # ---- starting the run --------------------------------------------------------------------
 
@@ -224,7 +259,7 @@ class WandBTracker(BaseTracker):
             except Exception as error:
                 problem = f"the online W&B run could not start ({_first_line(error)})"
                 # wandb's service keeps the failed run's id taken: go offline on a fresh one.
-                self._session.release(run.run_id)
+                self._session.release(self.wandb_run_id)
                 self._session = WandbSession()
         if not self.offline_fallback:
             raise WandBConnectionError(
@@ -246,7 +281,7 @@ class WandBTracker(BaseTracker):
             project=self.project,
             entity=self.entity,
             dir=str(self.directory) if self.directory is not None else None,
-            id=run.run_id,
+            id=self.wandb_run_id,
             name=self.name or run.display_name,
             group=self.group,
             job_type=self.job_type or run.stage_name,
@@ -271,6 +306,19 @@ class WandBTracker(BaseTracker):
             self._session.stage_artifacts_in(self.run_dir / "data")
         if self.run_dir is not None and wandb_run.offline and self.offline_reason is None:
             logger.info("W&B run is offline; upload it later with: wandb sync %s", self.run_dir)
+
+
+def _run_id_for_wandb(run_id: str) -> str:
+    """The W&B id for ``run_id``, with one warning when it is not ``run_id`` itself."""
+    mapped = wandb_run_id(run_id)
+    if mapped != run_id:
+        logger.warning(
+            "W&B: run id %r is not a valid W&B run id (W&B refuses some characters, and the id "
+            "names W&B's files); the W&B run id is %r, the same each time this run id is used",
+            run_id,
+            mapped,
+        )
+    return mapped
 
 
 def _w_and_b_directory(

@@ -11,6 +11,7 @@ from typing import IO, Any
 
 from noether.core.trackers.base import BaseTracker
 from noether.core.trackers.run_info import RunInfo, RunStatus
+from noether.core.trackers.safe_names import safe_component
 from noether.core.trackers.values import Value
 
 COLUMNS = ("record", "step", "key", "value")
@@ -18,6 +19,11 @@ COLUMNS = ("record", "step", "key", "value")
 
 class CsvTracker(BaseTracker):
     """Writes ``<directory>/<run_id>.csv`` with the columns ``record,step,key,value``.
+
+    The run id is data, not a path: it names the file through
+    :func:`~noether.core.trackers.safe_names.safe_component`, so an id such as ``../x`` or
+    ``/tmp/x`` still gives one file in ``directory`` (``..%2Fx.csv``); a plain id is the
+    file name as it is.
 
     ``record`` is ``scalar`` or ``text`` for logged values, ``config`` for the run's
     (flattened) hyperparameters and ``summary`` for summary values; ``step`` is empty for the
@@ -41,7 +47,7 @@ class CsvTracker(BaseTracker):
 
     def _init(self, run: RunInfo) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.path = self.directory / f"{run.run_id}.csv"
+        self.path = self.directory / f"{safe_component(run.run_id)}.csv"
         new_file = not self.path.exists()
         self._file = self.path.open("a", newline="", encoding="utf-8")
         self._writer = csv.writer(self._file)

@@ -26,7 +26,7 @@ from noether.core.trackers.errors import TrackerConfigError
 from noether.core.trackers.redaction import redact
 from noether.core.trackers.resume import previous_run
 from noether.core.trackers.run_files import CONFIG_FILE, to_plain, write_yaml
-from noether.core.trackers.run_info import RUN_STATUSES, RunInfo, RunStatus
+from noether.core.trackers.run_info import MAX_STEP, RUN_STATUSES, RunInfo, RunStatus
 from noether.core.trackers.values import VALUE_KINDS, Value, normalise_values, value_kind
 
 logger = logging.getLogger("noether.trackers")
@@ -66,6 +66,8 @@ class BaseTracker:
         self._closed = False
         self._next_step = 0
         self._engine: DeliveryEngine | None = None
+        # The engine of a close() under way, until it returns.
+        self._closing: DeliveryEngine | None = None
         self._warned: set[tuple[str, str]] = set()
 
     # ---- what training code calls ------------------------------------------------------------
@@ -106,9 +108,9 @@ class BaseTracker:
             if main_process and self.output_path is not None and self.delivery_settings.journal:
                 previous = previous_run(self.output_path, run_id, resume_step)
             self.run = RunInfo(
-                run_name=run_name,
+                run_name=redact(run_name),  # a URL password in a name is hidden too
                 run_id=run_id,
-                stage_name=stage_name,
+                stage_name=redact(stage_name),
                 config=redact(to_plain(config)),
                 output_path=self.output_path if main_process else None,
                 resumed=previous is not None,
@@ -120,13 +122,25 @@ class BaseTracker:
                 self._next_step = previous.last_step + 1
             if not main_process:
                 return  # other ranks check their input like rank 0 and store nothing
-            if self.output_path is not None:
-                write_yaml(self.output_path / CONFIG_FILE, self.run.config)
             backends = self._backends()
-            if not backends:
+            engine = None
+            try:
+                # the engine opens (and locks) the journal before anything is written, so that
+                # a second process on the same run directory changes nothing there
+                if backends:
+                    engine = DeliveryEngine(backends, self.run, self.delivery_settings, previous)
+                if self.output_path is not None:
+                    write_yaml(self.output_path / CONFIG_FILE, self.run.config)
+            except BaseException:
+                if engine is not None:
+                    engine.abandon()
+                self.run = None  # not started: init() may be called again
+                self._next_step = 0
+                raise
+            if engine is None:
                 return
-            self._engine = DeliveryEngine(backends, self.run, self.delivery_settings, previous)
-            failures = self._engine.start()
+            self._engine = engine
+            failures = engine.start()
             lifecycle.register_open(self)
         self._handle_init_failures(failures)
 
@@ -141,7 +155,7 @@ class BaseTracker:
         """
         if type(data) is not dict and not isinstance(data, Mapping):
             raise TypeError(f"log() needs a mapping of names to values; got {type(data).__name__}")
-        if step is not None and (type(step) is not int or step < 0):
+        if step is not None and (type(step) is not int or not 0 <= step <= MAX_STEP):
             step = _check_step(step)
         values = normalise_values(data, self._warn_unsupported)
         with self._lock:
@@ -151,6 +165,8 @@ class BaseTracker:
                 return
             if step is None:
                 step = self._next_step
+                if step > MAX_STEP:
+                    raise ValueError(f"log() step would pass the largest step ({MAX_STEP})")
                 self._next_step = step + 1
             elif step >= self._next_step:
                 self._next_step = step + 1
@@ -202,19 +218,25 @@ class BaseTracker:
         """
         if status not in RUN_STATUSES:
             raise ValueError(f"close() status must be one of {RUN_STATUSES}; got {status!r}")
-        with self._lock:
-            if self._closed:
-                return self.delivery_report
-            self._closed = True
-            engine, self._engine = self._engine, None
-            if self.run is None:
-                return None
-            self.status = status
-        lifecycle.unregister(self)
-        if engine is None:
-            return None
         timeout = self.delivery_settings.close_timeout if timeout is None else timeout
+        with self._lock:
+            engine = self._closing
+            if not self._closed:
+                self._closed = True
+                engine, self._engine = self._engine, None
+                if self.run is None:
+                    return None
+                self.status = status
+                self._closing = engine
+            if engine is None:  # closed already, or nothing to deliver to
+                lifecycle.unregister(self)
+                return self.delivery_report
+        # A close that finds another under way (SIGTERM arriving while close() waits for a
+        # slow backend) makes it hurry and waits for it: the process must not end before the
+        # journal and summary are complete.
         self.delivery_report = engine.close(status, timeout)
+        self._closing = None
+        lifecycle.unregister(self)
         return self.delivery_report
 
     def __enter__(self) -> BaseTracker:
@@ -324,12 +346,15 @@ class BaseTracker:
 
 
 def _check_step(step: Any, what: str = "log() step") -> int:
-    """Validate an explicit step that is not a plain non-negative int."""
+    """Validate an explicit step that is not a plain int in ``0..MAX_STEP``."""
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise TypeError(f"{what} must be an int or None; got {type(step).__name__}")
-    if step < 0:
-        raise ValueError(f"{what} must not be negative; got {step}")
-    return int(step)
+    value = int(step)
+    if value < 0:
+        raise ValueError(f"{what} must not be negative; got {value}")
+    if value > MAX_STEP:
+        raise ValueError(f"{what} must be at most {MAX_STEP} (a signed 64-bit int); got {value}")
+    return value
 
 
 class NoopTracker(BaseTracker):

@@ -1,4 +1,5 @@
-"""The ``noether-trackers`` command: ``list`` installed plugins, ``validate`` a config."""
+"""The ``noether-trackers`` command: ``list`` installed plugins, ``validate`` a config,
+``replay`` a run's journal into other backends."""
 
 from __future__ import annotations
 
@@ -29,7 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "list":
         return list_plugins(as_json=args.json)
     if args.command == "replay":
-        return replay_run(args.run_dir, args.to, args.output)
+        try:
+            return replay_run(args.run_dir, args.to, args.output)
+        except KeyboardInterrupt:  # while reading the journal (replay_run handles the rest)
+            return _fail("replay interrupted", status=130)
     return validate_config(args.config)
 
 
@@ -109,30 +113,64 @@ def validate_config(config_file: str) -> int:
 
 
 def replay_run(run_dir: str, config_file: str, output: str | None) -> int:
-    """Replay ``run_dir``'s journal into the backends of ``config_file``; 0 on success."""
+    """Replay ``run_dir``'s journal into the backends of ``config_file``; 0 on success.
+
+    Every failure is one message on stderr and a non-zero status, never a traceback: a
+    directory that is not a run, a journal that cannot be read or has no ``init`` record, a
+    wrong config, a backend that fails to start. Lines of the journal that cannot be read are
+    skipped, and the output says how many.
+    """
+    import os
     from pathlib import Path
 
     from noether.core.trackers.config import load_tracker_section
     from noether.core.trackers.errors import TrackerConfigError
-    from noether.core.trackers.journal import JOURNAL_FILE
-    from noether.core.trackers.replay import progress_bar, replay_journal
+    from noether.core.trackers.journal import JOURNAL_FILE, JournalError, JournalReader
+    from noether.core.trackers.replay import progress_bar, push_records, replayable_records
 
-    if not (Path(run_dir) / JOURNAL_FILE).is_file():
-        print(f"{run_dir}: no {JOURNAL_FILE} here: not a run directory", file=sys.stderr)
-        return 1
+    journal_file = Path(run_dir) / JOURNAL_FILE
+    if not os.path.lexists(journal_file):  # lexists: never raises (permissions, NUL bytes)
+        return _fail(f"{run_dir}: no {JOURNAL_FILE} here: not a run directory")
     try:
         section = load_tracker_section(config_file)
-        report = replay_journal(
-            run_dir, section, output or Path(run_dir) / "replay", progress_bar()
-        )
     except TrackerConfigError as error:
-        print(f"{config_file}: {error}", file=sys.stderr)
-        return 1
+        return _fail(f"{config_file}: {error}")
+    journal = JournalReader(run_dir)
+    try:
+        records = replayable_records(journal)
+    except OSError as error:
+        return _fail(f"{journal_file}: cannot read the journal: {error.strerror or error}")
+    except JournalError as error:  # nothing readable says which run this is
+        skipped = journal.describe_skipped()
+        return _fail(f"cannot replay: {error}" + (f"; {skipped}" if skipped else ""))
+    skipped = journal.describe_skipped()
+    if skipped is not None:
+        print(f"{skipped}; replaying the rest", file=sys.stderr)
+    destination = Path(output) if output is not None else Path(run_dir) / "replay"
+    progress = progress_bar()
+    try:
+        report = push_records(records, section, destination, progress)
+    except KeyboardInterrupt:
+        progress.end_line()
+        return _fail("replay interrupted", status=130)
+    except TrackerConfigError as error:  # a wrong tracker section, or a backend that failed
+        progress.end_line()
+        return _fail(f"{config_file}: {error}")
+    except (OSError, ValueError, TypeError, RecursionError) as error:
+        # the output directory, or what the journal holds (e.g. a config the tracker refuses)
+        progress.end_line()
+        return _fail(f"cannot replay {run_dir} into {destination}: {error}")
     if report is not None and not report.complete:
-        print(report.describe(), file=sys.stderr)
-        return 1
-    print(f"replayed {run_dir} into {config_file}")
+        return _fail(report.describe())
+    suffix = f" (skipped {journal.count_skipped()})" if journal.skipped else ""
+    print(f"replayed {run_dir} into {config_file}{suffix}")
     return 0
+
+
+def _fail(message: str, status: int = 1) -> int:
+    """Print ``message`` on stderr; return ``status`` (the command's exit status)."""
+    print(message, file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@ SLURM and Kubernetes preempt a job with SIGTERM. The handler closes every open t
 status ``terminated`` (bounded by :data:`SIGTERM_CLOSE_TIMEOUT`), then hands the signal on: to
 the handler that was installed before (chained, not replaced), or, if that was the default
 action, by re-raising it so that the process ends exactly as SIGTERM would have ended it.
+A SIGTERM the program ignores (``SIG_IGN`` set before the run starts) stays ignored. A SIGTERM
+that arrives while ``close()`` waits for a slow backend makes that close hurry (at most
+:data:`SIGTERM_CLOSE_TIMEOUT`) and waits for it before the process ends.
 """
 
 from __future__ import annotations
@@ -47,8 +50,8 @@ def _install_sigterm_handler() -> None:
     if threading.current_thread() is not threading.main_thread():
         return  # signal handlers can only be set from the main thread
     current = signal.getsignal(signal.SIGTERM)
-    if current is _on_sigterm:
-        return
+    if current is _on_sigterm or current == signal.SIG_IGN:
+        return  # an ignored SIGTERM stays ignored: the run goes on, as the process does
     _previous_handler = current  # e.g. the user's own handler, or one set by a launcher
     signal.signal(signal.SIGTERM, _on_sigterm)
 

@@ -2,18 +2,21 @@
 
 The journal holds every call of the run (``docs/journal.md``); replay feeds them, in order and
 with their steps, to trackers built from a ``tracker:`` section, exactly as the run would have.
+What the journal holds is data, never trusted: lines and values that cannot be read are
+skipped and counted (see :class:`~noether.core.trackers.journal.JournalReader`), and media are
+read only from the run's own ``media/`` folder.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from noether.core.trackers.config import create_tracker
 from noether.core.trackers.delivery import DeliveryReport, DeliverySettings
-from noether.core.trackers.journal import read_journal
+from noether.core.trackers.journal import JournalError, JournalReader
 from noether.core.trackers.resume import kept_log_records
 from noether.core.trackers.run_info import RUN_STATUSES, RunStatus
 
@@ -31,9 +34,27 @@ def replay_journal(
 
     The replayed run has the original name, id, stage and config; it ends with the status the
     journal recorded (``failed`` if the run never closed, e.g. after SIGKILL). Backends write
-    under ``output_path``; the replay keeps no journal of its own.
+    under ``output_path``; the replay keeps no journal of its own. Lines and values of the
+    journal that cannot be read are left out, with one warning saying how many. Raises
+    :class:`~noether.core.trackers.journal.JournalError` when no ``init`` record is readable,
+    ``OSError`` when the journal cannot be read at all, and
+    :class:`~noether.core.trackers.errors.TrackerConfigError` for a wrong ``tracker:`` section
+    or a backend that fails to start.
     """
-    everything = list(read_journal(run_dir))
+    journal = JournalReader(run_dir)
+    records = replayable_records(journal)
+    journal.warn_skipped("; replaying the rest")
+    return push_records(records, tracker_section, output_path, progress)
+
+
+def replayable_records(journal: JournalReader) -> list[dict[str, Any]]:
+    """The records of ``journal`` that a replay pushes, in order: ``init``, ``summary``,
+    ``close``, and the ``log`` records that no later ``rewind`` superseded.
+
+    Raises :class:`~noether.core.trackers.journal.JournalError` when no ``init`` record is
+    readable (nothing says which run this is).
+    """
+    everything = list(journal)
     # points a resumed run superseded (logged again after a rewind) are replayed once
     kept = {id(record) for record in kept_log_records(everything)}
     records = [
@@ -41,11 +62,21 @@ def replay_journal(
         for r in everything
         if r["op"] in ("init", "summary", "close") or (r["op"] == "log" and id(r) in kept)
     ]
-    inits = [record for record in records if record["op"] == "init"]
-    if not inits:
-        raise ValueError(f"{run_dir}: the journal has no init record: nothing to replay")
+    if not any(record["op"] == "init" for record in records):
+        raise JournalError(f"{journal.path}: no readable init record: nothing to replay")
+    return records
+
+
+def push_records(
+    records: Sequence[dict[str, Any]],
+    tracker_section: Any,
+    output_path: str | os.PathLike[str],
+    progress: Progress | None = None,
+) -> DeliveryReport | None:
+    """Replay ``records`` (from :func:`replayable_records`) into new trackers of
+    ``tracker_section`` writing under ``output_path``; returns what ``close()`` reported."""
     tracker = create_tracker(tracker_section, output_path, delivery=DeliverySettings(journal=False))
-    first = inits[0]
+    first = next(record for record in records if record["op"] == "init")
     tracker.init(
         run_name=first["run_name"],
         run_id=first["run_id"],
@@ -53,28 +84,48 @@ def replay_journal(
         config=first["config"],
     )
     status: RunStatus = "failed"
-    for done, record in enumerate(records, start=1):
-        if record["op"] == "log":
-            tracker.log(record["values"], step=record["step"])
-        elif record["op"] == "summary":
-            tracker.update_summary(record["values"])
-        elif record["op"] == "close" and record["status"] in RUN_STATUSES:
-            status = record["status"]
-        if progress is not None:
-            progress(done, len(records))
+    try:
+        for done, record in enumerate(records, start=1):
+            if record["op"] == "log":
+                tracker.log(record["values"], step=record["step"])
+            elif record["op"] == "summary":
+                tracker.update_summary(record["values"])
+            elif record["op"] == "close" and record["status"] in RUN_STATUSES:
+                status = record["status"]
+            if progress is not None:
+                progress(done, len(records))
+    except BaseException:  # interrupted, or a record the tracker refused: end the replayed run
+        tracker.close(status="failed")
+        raise
     return tracker.close(status=status)
 
 
-def progress_bar(width: int = 40) -> Progress:
-    """A one-line progress bar on stderr."""
+class ProgressBar:
+    """A one-line progress bar on stderr (a :data:`Progress` callable)."""
 
-    def show(done: int, total: int) -> None:
+    def __init__(self, width: int = 40) -> None:
+        """A bar ``width`` characters wide."""
+        self.width = width
+        self._drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        """Show that ``done`` of ``total`` records are replayed."""
         if done != total and done % 200:
             return  # redrawing every record would cost more than the replay
-        filled = width * done // max(total, 1)
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} records")
+        filled = self.width * done // max(total, 1)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} records")
+        self._drawn = done != total
         if done == total:
             sys.stderr.write("\n")
         sys.stderr.flush()
 
-    return show
+    def end_line(self) -> None:
+        """End a bar left half-drawn (so that a message printed next starts a line)."""
+        if self._drawn:
+            sys.stderr.write("\n")
+            self._drawn = False
+
+
+def progress_bar(width: int = 40) -> ProgressBar:
+    """A one-line progress bar on stderr."""
+    return ProgressBar(width)

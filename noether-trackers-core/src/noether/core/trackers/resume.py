@@ -6,6 +6,9 @@ step count after the last step logged and keeps the summary of the whole run. Wh
 restarts from a checkpoint older than the last logged step, ``init(resume_step=R)`` says so:
 everything logged before at steps ``>= R`` is superseded by what the new process logs there
 (a ``rewind`` record in the journal; TensorBoard purges those points, and replay drops them).
+
+A journal damaged in places (a torn line after a crash, a line corrupted anywhere) is resumed
+from what is readable: the lines that are not are skipped, with one warning saying how many.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from noether.core.trackers.journal import JOURNAL_FILE, iter_records
+from noether.core.trackers.journal import JOURNAL_FILE, JournalReader
 from noether.core.trackers.summary import MetricSummary
 from noether.core.trackers.values import Value
 
@@ -55,19 +58,26 @@ def kept_log_records(
 
 
 def previous_run(run_dir: Path, run_id: str, rewind_to: int | None) -> PreviousRun | None:
-    """The earlier part of run ``run_id`` in ``run_dir``'s journal, or None if it has none."""
+    """The earlier part of run ``run_id`` in ``run_dir``'s journal, or None if it has none.
+
+    Lines of the journal that cannot be read are skipped (one warning); a journal that cannot
+    be read at all starts the run afresh (a warning too): neither stops training.
+    """
     path = run_dir / JOURNAL_FILE
     if not path.is_file():
         return None
+    reader = JournalReader(path, decode=False)
     try:
-        records = list(iter_records(path))
-    except (OSError, ValueError) as error:  # an unreadable journal must not stop training
+        records = list(reader)
+    except OSError as error:
         logger.warning(
             "cannot read %s to resume run %s (%s); starting it afresh", path, run_id, error
         )
         return None
-    if not any(r.get("op") == "init" and r.get("run_id") == run_id for r in records):
+    if not any(r["op"] == "init" and r["run_id"] == run_id for r in records):
+        reader.warn_skipped()
         return None
+    reader.warn_skipped(f"; resuming run {run_id} from the rest")
     previous = PreviousRun()
     for log in kept_log_records(records, run_id, rewind_to):
         step = log["step"]
@@ -81,6 +91,6 @@ def previous_run(run_dir: Path, run_id: str, rewind_to: int | None) -> PreviousR
             current = record.get("run_id")
         elif record.get("op") == "summary" and current == run_id:
             previous.user_summary.update(
-                {k: v for k, v in record["values"].items() if not isinstance(v, dict)}
+                {k: v for k, v in record["values"].items() if isinstance(v, int | float | str)}
             )
     return previous

@@ -9,6 +9,8 @@ from typing import Any, Literal, TypeAlias
 #: How a run ended: passed to every backend's ``_close`` and written to ``summary.yaml``.
 RunStatus: TypeAlias = Literal["finished", "failed", "interrupted", "terminated"]
 RUN_STATUSES: tuple[RunStatus, ...] = ("finished", "failed", "interrupted", "terminated")
+#: The largest step: backends store steps as signed 64-bit integers.
+MAX_STEP = 2**63 - 1
 
 
 @dataclass(frozen=True)
