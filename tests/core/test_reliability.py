@@ -329,3 +329,20 @@ def test_a_resumed_run_never_overwrites_an_earlier_runs_image(
         if "img" in record.get("values", {})
     ]
     assert [int(image.pixels[0, 0, 0]) for image in images] == [0, 255]
+
+
+def test_media_set_as_summary_values_do_not_cost_the_summary_file(
+    registry: Any, tmp_path: Path
+) -> None:
+    tracker = create_tracker({"kind": "recorder"}, tmp_path, registry=registry)
+    tracker.init(run_name="media summary")
+    tracker.log({"loss": 0.5})
+    tracker.set_summary("best_sample", Image(np.zeros((2, 2), dtype=np.uint8)))
+    tracker.close()
+    summary = yaml.safe_load((tmp_path / "summary.yaml").read_text())
+    assert summary == {
+        "loss/min": 0.5,
+        "loss/last": 0.5,
+        "best_sample": "<Image>",
+        "_status": "finished",
+    }

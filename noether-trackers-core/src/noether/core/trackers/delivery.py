@@ -409,8 +409,13 @@ class DeliveryEngine:
     def _write_summary_file(self, summary: dict[str, Value], status: RunStatus) -> None:
         if self.run.output_path is None:
             return
+        # media set as summary values have no YAML form: the file names their type
+        plain = {
+            key: value if isinstance(value, int | float | str) else f"<{type(value).__name__}>"
+            for key, value in summary.items()
+        }
         try:
-            write_yaml(self.run.output_path / SUMMARY_FILE, {**summary, "_status": status})
+            write_yaml(self.run.output_path / SUMMARY_FILE, {**plain, "_status": status})
         except Exception as error:  # a full disk must not keep the backends from closing
             logger.error("noether-trackers: could not write %s: %s", SUMMARY_FILE, error)
 
