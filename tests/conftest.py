@@ -10,18 +10,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-ISOLATED_DIRS = {
-    "HOME": "home",
-    "XDG_CACHE_HOME": "home/.cache",
-    "XDG_CONFIG_HOME": "home/.config",
-    "WANDB_DIR": "wandb",
-    "WANDB_CACHE_DIR": "wandb-cache",
-    "WANDB_CONFIG_DIR": "wandb-config",
-    "WANDB_DATA_DIR": "wandb-data",
-    "TRACKIO_DIR": "trackio",
-    "HF_HOME": "hf",
-}
+from isolation import ISOLATED_DIRS
 
 
 @pytest.fixture(autouse=True)

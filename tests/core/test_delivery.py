@@ -9,14 +9,12 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
-from fault_plugins import HangingTracker, fault_registry
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from training_process import StepReader, start_training
 
@@ -26,18 +24,6 @@ from noether.core.trackers.journal import JOURNAL_FILE, read_journal
 from recording_plugins import RecordingTracker
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
-
-
-@pytest.fixture
-def registry() -> Any:
-    return fault_registry()
-
-
-@pytest.fixture(autouse=True)
-def release_hanging_backends() -> Iterator[None]:
-    HangingTracker.release = threading.Event()
-    yield
-    HangingTracker.release.set()  # let the hung delivery threads finish
 
 
 def tensorboard_losses(log_dir: Path, tag: str = "loss") -> list[tuple[int, float]]:

@@ -12,14 +12,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
-from fault_plugins import HangingInitTracker, HangingTracker, fault_registry
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from noether.core.trackers import Image, TrackerConfigError, create_tracker
@@ -27,20 +25,6 @@ from noether.core.trackers.delivery import DeliverySettings
 from noether.core.trackers.journal import JOURNAL_FILE, JournalWriter, read_journal
 
 CLOSING = Path(__file__).resolve().parents[1] / "support" / "closing_process.py"
-
-
-@pytest.fixture
-def registry() -> Any:
-    return fault_registry()
-
-
-@pytest.fixture(autouse=True)
-def release_hanging_backends() -> Iterator[None]:
-    HangingTracker.release = threading.Event()
-    HangingInitTracker.release = threading.Event()
-    yield
-    HangingTracker.release.set()
-    HangingInitTracker.release.set()
 
 
 def start(output: Path, mode: str, env: dict[str, str], **options: Any) -> subprocess.Popen[str]:

@@ -119,8 +119,8 @@ class ExitingInitTracker(RecordingTracker):
 
 class FaultPlugin:
     """Registers the fault-injection trackers as kinds ``raising``, ``hanging``, ``slow``,
-    ``full-disk``, ``failing-init``, ``slow-memory``, ``hanging-init``, ``slow-close``, ``exiting`` and
-    ``exiting-init``."""
+    ``full-disk``, ``failing-init``, ``slow-memory``, ``hanging-init``, ``slow-close``,
+    ``exiting`` and ``exiting-init``."""
 
     @hookimpl
     def register_trackers(self, register: RegisterTracker) -> None:

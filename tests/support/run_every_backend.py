@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
+from isolation import ISOLATED_DIRS, REMOTE_VARIABLES
 from omegaconf import OmegaConf
 
 from noether.core.trackers import BaseTracker, Image, Table, create_tracker
@@ -60,32 +61,7 @@ SECRET_NAMES = [
 ]
 MARKER_NAMES = ["config", "tokenizer", "log", "cell", "summary", "checkpoint", "path"]
 #: Where the run's process may write: each variable points into the run's sandbox.
-SANDBOX_VARIABLES = {
-    "HOME": "home",
-    "XDG_CACHE_HOME": "home/.cache",
-    "XDG_CONFIG_HOME": "home/.config",
-    "XDG_DATA_HOME": "home/.local/share",
-    "TMPDIR": "tmp",
-    "WANDB_DIR": "wandb",
-    "WANDB_CACHE_DIR": "wandb-cache",
-    "WANDB_CONFIG_DIR": "wandb-config",
-    "WANDB_DATA_DIR": "wandb-data",
-    "TRACKIO_DIR": "trackio",
-    "HF_HOME": "hf",
-}
-#: Variables that would send a backend online.
-REMOTE_VARIABLES = (
-    "WANDB_API_KEY",
-    "WANDB_BASE_URL",
-    "HF_TOKEN",
-    "TRACKIO_SPACE_ID",
-    "TRACKIO_SERVER_URL",
-    "TRACKIO_WRITE_TOKEN",
-    "TRACKIO_BUCKET_ID",
-    "TRACKIO_DATASET_ID",
-    "SPACE_REPO_NAME",
-    "SYSTEM",
-)
+SANDBOX_VARIABLES = {**ISOLATED_DIRS, "XDG_DATA_HOME": "home/.local/share", "TMPDIR": "tmp"}
 
 
 @dataclass(frozen=True)

@@ -19,29 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from isolation import REMOTE_VARIABLES
 
 from noether.core.trackers import BaseTracker, create_tracker
-
-#: Environment variables that would send Trackio to a Space, a server or a Hub dataset.
-REMOTE_VARIABLES = (
-    "HF_TOKEN",
-    "TRACKIO_SPACE_ID",
-    "TRACKIO_SERVER_URL",
-    "TRACKIO_WRITE_TOKEN",
-    "TRACKIO_BUCKET_ID",
-    "TRACKIO_DATASET_ID",
-    "SPACE_REPO_NAME",
-    "SYSTEM",
-    "GRADIO_SHARE",
-    "TRACKIO_STORAGE_MODE",
-    # A proxy would answer for the local Hub addresses the tests use.
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-)
 
 
 def free_port() -> int:
