@@ -10,9 +10,11 @@ result with its own reader, as the tests show.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import socket
 import struct
+import threading
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -20,6 +22,9 @@ from typing import IO, Any
 import google_crc32c
 from tensorboard.compat.proto.event_pb2 import Event
 
+#: Every flusher thread's name starts with this (the event file's name follows).
+FLUSHER_THREAD_NAME = "noether-tensorboard-flusher"
+logger = logging.getLogger("noether.trackers")
 _file_numbers = itertools.count()
 _MASK_DELTA = 0xA282EAD8
 
@@ -33,11 +38,15 @@ def masked_crc32c(data: bytes) -> int:
 class EventFile:
     """Appends events to a new ``events.out.tfevents.*`` file in ``directory``.
 
-    Not thread-safe (its tracker's delivery thread owns it). Writes are buffered and flushed
-    at least every ``flush_secs`` seconds and on :meth:`flush` and :meth:`close`.
+    Written by one thread (its tracker's delivery thread). Writes are buffered; a flusher
+    thread hands them to the OS within ``flush_secs`` of being written, even when nothing is
+    written after them, as TensorBoard's own writer does. :meth:`flush` and :meth:`close` flush
+    at once; :meth:`close` also stops the flusher thread.
     """
 
     def __init__(self, directory: Path, flush_secs: float) -> None:
+        if not flush_secs > 0:  # the flusher thread would spin: no period, no wait
+            raise ValueError(f"flush_secs must be positive; got {flush_secs}")
         directory.mkdir(parents=True, exist_ok=True)
         name = (
             f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}."
@@ -45,32 +54,60 @@ class EventFile:
         )
         self.path = directory / name
         self._file: IO[bytes] = self.path.open("ab")
-        self._flush_secs = flush_secs
-        self._last_flush = time.monotonic()
+        # Guards the file between the writing thread and the flusher thread.
+        self._lock = threading.Lock()
+        self._dirty = False
+        self._stop = threading.Event()
         self.write(Event(wall_time=time.time(), file_version="brain.Event:2"))
         self.flush()
+        self._flusher = threading.Thread(
+            target=self._flush_periodically,
+            args=(flush_secs,),
+            name=f"{FLUSHER_THREAD_NAME} {name}",
+            daemon=True,  # close() stops it; a process that never closes must still exit
+        )
+        self._flusher.start()
 
     def write(self, event: Any) -> None:
-        """Append one ``Event`` proto."""
+        """Append one ``Event`` proto (to the buffer: no system call for a small event)."""
         data = event.SerializeToString()
         header = struct.pack("<Q", len(data))
-        self._file.write(
+        record = (
             header
             + struct.pack("<I", masked_crc32c(header))
             + data
             + struct.pack("<I", masked_crc32c(data))
         )
-        if time.monotonic() - self._last_flush >= self._flush_secs:
-            self.flush()
+        with self._lock:
+            self._file.write(record)
+            self._dirty = True
 
     def flush(self) -> None:
         """Hand buffered events to the OS."""
-        self._file.flush()
-        self._last_flush = time.monotonic()
+        with self._lock:
+            self._file.flush()
+            self._dirty = False
 
     def close(self) -> None:
-        """Flush, sync and close the file."""
+        """Stop the flusher thread; flush, sync and close the file."""
+        self._stop.set()
+        self._flusher.join()
         if not self._file.closed:
             self.flush()
             os.fsync(self._file.fileno())
             self._file.close()
+
+    def _flush_periodically(self, flush_secs: float) -> None:
+        """The flusher thread: every ``flush_secs``, flush if anything was written since."""
+        warned = False
+        while not self._stop.wait(flush_secs):
+            if not self._dirty:
+                continue  # an idle run costs one wake-up per period, no system call
+            try:
+                self.flush()
+            except OSError as error:
+                # A full disk, say: the next period tries again, and close() flushes once more
+                # and reports a failure to the delivery engine.
+                if not warned:
+                    logger.warning("TensorBoard: could not flush %s: %s", self.path, error)
+                warned = True
