@@ -9,15 +9,17 @@ Every metric reaches the tracker through a callback's ``self.tracker.log({...})`
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from omegaconf import OmegaConf
 
 from noether.core.callbacks import CallbackBase
-from noether.core.trackers import Histogram, Image, Table
+from noether.core.trackers import Histogram, Image, Table, TrackerConfigError
+from noether.core.trackers.config import load_config_file
 from noether.core.trackers.trainer import Trainer
 
 HERE = Path(__file__).resolve().parent
@@ -115,27 +117,39 @@ def main() -> None:
     parser.add_argument("--run-id", default=None)
     args = parser.parse_args()
 
-    config = OmegaConf.merge(
-        OmegaConf.load(HERE / "configs" / "hyperparameters.yaml"), OmegaConf.load(args.config)
-    )
+    try:
+        user_config = load_config_file(args.config)
+    except TrackerConfigError as error:  # its message names the file, line and column
+        fail(str(error))
+    config = OmegaConf.merge(OmegaConf.load(HERE / "configs" / "hyperparameters.yaml"), user_config)
     train = config.train
     model = LinearRegression(train.features, train.learning_rate, train.batch_size, train.seed)
-    trainer = Trainer(
-        config,
-        output_path=args.output,
-        run_name=args.run_name,
-        run_id=args.run_id,
-        callbacks=[
-            TrainLossCallback(model, every=10),
-            EvaluationCallback(model, train.steps_per_epoch),
-        ],
-    )
-    status = trainer.fit(
-        model.train_step, epochs=train.epochs, steps_per_epoch=train.steps_per_epoch
-    )
+    try:
+        trainer = Trainer(
+            config,
+            output_path=args.output,
+            run_name=args.run_name,
+            run_id=args.run_id,
+            callbacks=[
+                TrainLossCallback(model, every=10),
+                EvaluationCallback(model, train.steps_per_epoch),
+            ],
+        )
+        status = trainer.fit(
+            model.train_step, epochs=train.epochs, steps_per_epoch=train.steps_per_epoch
+        )
+    except TrackerConfigError as error:  # also a backend refusing its options at init
+        fail(f"{args.config}: {error}")
     print(f"run '{args.run_name}' {status}; output in {args.output}/")
     for line in view_hints(trainer, Path(args.output)):
         print(line)
+
+
+def fail(message: str) -> NoReturn:
+    """Stop with ``message`` and exit status 2: a wrong config is the user's to fix, and the
+    message names every problem with its YAML path; a traceback would only bury it."""
+    print(message, file=sys.stderr)
+    raise SystemExit(2)
 
 
 def view_hints(trainer: Trainer, output: Path) -> list[str]:

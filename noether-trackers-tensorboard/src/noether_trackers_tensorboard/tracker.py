@@ -7,12 +7,13 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Annotated, Any
 
 from noether.core.trackers.base import BaseTracker
 from noether.core.trackers.run_files import dump_yaml
 from noether.core.trackers.run_info import RunInfo, RunStatus
 from noether.core.trackers.safe_names import safe_component
+from noether.core.trackers.schema import Gt
 from noether.core.trackers.values import Value
 
 
@@ -37,11 +38,9 @@ class TensorboardTracker(BaseTracker):
         self,
         *,
         log_dir: str = "tensorboard_logs",
-        flush_secs: int = 60,
+        flush_secs: Annotated[int, Gt(0)] = 60,
         output_path: str | os.PathLike[str] | None = None,
     ) -> None:
-        if flush_secs <= 0:
-            raise ValueError(f"flush_secs must be positive; got {flush_secs}")
         super().__init__(output_path=output_path)
         base = Path(output_path) if output_path is not None else Path.cwd()
         self.log_dir = base / log_dir

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import math
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from noether.core.trackers.base import BaseTracker
 from noether.core.trackers.run_info import RunInfo, RunStatus
 from noether.core.trackers.safe_names import safe_relative_path
+from noether.core.trackers.schema import Finite, Gt
 from noether.core.trackers.values import Value
 from noether_trackers_trackio import console, convert, hub, storage_dir, summary_store
 from noether_trackers_trackio.errors import TrackioHubUnreachableError
@@ -52,11 +52,11 @@ class TrackioTracker(BaseTracker):
         trackio_dir: str | None = None,
         resume: Literal["never", "allow", "must"] | None = None,
         private: bool | None = None,
-        space_timeout: float = 10.0,
+        space_timeout: Annotated[float, Gt(0, "a positive number of seconds"), Finite()] = 10.0,
         on_space_unreachable: Literal["local", "fail"] = "local",
         output_path: str | os.PathLike[str] | None = None,
     ) -> None:
-        _check_options(project, space_id, name, group, trackio_dir, space_timeout)
+        _check_options(project, space_id, name, group, trackio_dir)
         super().__init__(output_path=output_path)
         self.project = project
         self.space_id = space_id
@@ -235,7 +235,6 @@ def _check_options(
     name: str | None,
     group: str | None,
     trackio_dir: str | None,
-    space_timeout: float,
 ) -> None:
     if not project.strip():
         raise ValueError("project must not be empty")
@@ -244,8 +243,6 @@ def _check_options(
             raise ValueError(f"{option} must not be empty (leave it out for the default)")
     if space_id is not None and (not space_id.strip() or space_id.count("/") > 1):
         raise ValueError(f"space_id must be 'user/space' or 'space'; got {space_id!r}")
-    if not math.isfinite(space_timeout) or space_timeout <= 0:
-        raise ValueError(f"space_timeout must be a positive number of seconds; got {space_timeout}")
 
 
 @contextmanager

@@ -8,11 +8,12 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, TypeAlias
 
 from noether.core.trackers.base import BaseTracker
 from noether.core.trackers.media import Image, Table
 from noether.core.trackers.run_info import RunInfo, RunStatus
+from noether.core.trackers.schema import Finite, Gt
 from noether.core.trackers.values import Value
 from noether_trackers_wandb.connectivity import server_problem
 from noether_trackers_wandb.convert import to_wandb
@@ -91,16 +92,12 @@ class WandBTracker(BaseTracker):
         notes: str | None = None,
         dir: str | None = None,
         resume: WandbResume | None = "allow",
-        init_timeout: float = 30.0,
+        init_timeout: Annotated[float, Gt(0, "a positive number of seconds"), Finite()] = 30.0,
         offline_fallback: bool = True,
         step_metric: str = "global_step",
         settings: dict[str, Any] | None = None,
         output_path: str | os.PathLike[str] | None = None,
     ) -> None:
-        if init_timeout <= 0:
-            raise ValueError(
-                f"init_timeout must be a positive number of seconds; got {init_timeout}"
-            )
         if not step_metric:
             raise ValueError("step_metric must not be empty")
         for tag in tags or ():

@@ -19,7 +19,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     listing = commands.add_parser("list", help="installed tracker plugins (imports no backend)")
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     validate = commands.add_parser("validate", help="check a config's tracker section")
-    validate.add_argument("config", help="YAML file with a `tracker:` section")
+    validate.add_argument(
+        "config",
+        help="YAML file: a full config with a `tracker:` key, or a tracker config-group file "
+        "whose root is the tracker section",
+    )
     replay = commands.add_parser("replay", help="push a run's journal into other backends")
     replay.add_argument("run_dir", help="output directory of the run (holds journal.jsonl)")
     replay.add_argument("--to", required=True, metavar="CONFIG", help="YAML with a `tracker:`")
@@ -52,7 +56,7 @@ def plugin_report() -> dict[str, Any]:
                 "backend": entry.backend_library,
                 "backend_version": entry.backend_version,
             }
-            for entry in registry.kinds
+            for entry in sorted(registry.kinds, key=lambda entry: entry.kind)
         ],
         "broken": [
             {"plugin": broken.plugin, "distribution": broken.distribution, "error": broken.error}
@@ -98,17 +102,24 @@ def list_plugins(*, as_json: bool) -> int:
 
 
 def validate_config(config_file: str) -> int:
-    """Check the tracker section of ``config_file`` as a run would; 0 when it is valid."""
-    from noether.core.trackers.config import check_tracker_section, load_tracker_section
+    """Check the tracker section of ``config_file`` as a run would; 0 when it is valid.
+
+    The file is a full config with a ``tracker:`` key or a config-group file whose root is the
+    tracker section; the OK line says which it found.
+    """
+    from noether.core.trackers.config import check_tracker_section, read_tracker_section
     from noether.core.trackers.errors import TrackerConfigError
 
     try:
-        entries = check_tracker_section(load_tracker_section(config_file))
+        found = read_tracker_section(config_file)
+    except TrackerConfigError as error:  # its message names the file already
+        return _fail(str(error))
+    try:
+        entries = check_tracker_section(found.section)
     except TrackerConfigError as error:
-        print(f"{config_file}: {error}", file=sys.stderr)
-        return 1
+        return _fail(f"{config_file}: {error}")
     kinds = ", ".join(entry.kind.kind for entry in entries) or "none (tracking disabled)"
-    print(f"{config_file}: OK (trackers: {kinds})")
+    print(f"{config_file}: OK (trackers: {kinds}) in {found.describe()}")
     return 0
 
 

@@ -4,6 +4,10 @@ The section may be ``None`` (no tracking), one mapping (one tracker) or a list o
 (fan-out to every one). Each mapping has a ``kind`` and that kind's options. Everything is
 checked before any tracker is built, and every problem is reported at once in a
 :class:`~noether.core.trackers.errors.TrackerConfigError` naming its YAML path.
+
+A file holds the section in one of two ways: a full config has it under its ``tracker:`` key,
+and a config-group file (Noether's ``configs/tracker/wandb.yaml``, selected with
+``tracker=wandb`` through Hydra) *is* the section.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from noether.core.trackers.base import BaseTracker, FanoutTracker, NoopTracker
 from noether.core.trackers.delivery import DeliverySettings
@@ -31,6 +35,25 @@ ENTRY_OPTIONS = {
 }
 
 
+#: How a file holds the tracker section: under the ``tracker:`` key of a full config, or as
+#: the root of a config-group file.
+SectionSource = Literal["full config", "config group"]
+
+
+@dataclass(frozen=True)
+class TrackerSectionFile:
+    """The tracker section read from a file, and how the file holds it."""
+
+    section: Any
+    source: SectionSource
+
+    def describe(self) -> str:
+        """Where the section was found, for a user: which of the two file layouts this is."""
+        if self.source == "full config":
+            return f"a full config, under its `{SECTION}:` key"
+        return f"a {SECTION} config-group file (its root is the {SECTION} section)"
+
+
 @dataclass(frozen=True)
 class TrackerEntry:
     """One checked entry of the ``tracker:`` section."""
@@ -41,7 +64,42 @@ class TrackerEntry:
 
 
 def load_tracker_section(config_file: str | os.PathLike[str]) -> Any:
-    """Read a YAML file and return its ``tracker:`` section (an omegaconf node or None)."""
+    """Read a YAML file and return its tracker section (an omegaconf node or None).
+
+    The file is a full config with a ``tracker:`` key or a config-group file whose root is
+    the section; :func:`read_tracker_section` also says which.
+    """
+    return read_tracker_section(config_file).section
+
+
+def read_tracker_section(config_file: str | os.PathLike[str]) -> TrackerSectionFile:
+    """Read a YAML file's tracker section and how the file holds it.
+
+    A root mapping with a ``tracker:`` key and no ``kind`` is a full config; a root mapping
+    with a ``kind`` (or a key that looks like a misspelled ``kind``), a root list or a root
+    ``null`` is a config-group file.
+    """
+    path = Path(config_file)
+    root = load_config_file(path)
+    if isinstance(root, Mapping) and "kind" not in root and SECTION in root:
+        return TrackerSectionFile(root[SECTION], "full config")
+    if not isinstance(root, Mapping) or "kind" in root or _misspelled_kind(root):
+        return TrackerSectionFile(root, "config group")
+    raise TrackerConfigError(
+        [
+            f"{SECTION}: missing from {path}: it is neither a full config (no `{SECTION}:` key) "
+            f"nor a {SECTION} config-group file (no `kind`); write `tracker: null` to disable "
+            "tracking"
+        ]
+    )
+
+
+def load_config_file(config_file: str | os.PathLike[str]) -> Any:
+    """Read a YAML config file: an omegaconf node, or None for a file that is just ``null``.
+
+    A file that is missing or is not valid YAML raises TrackerConfigError naming the file
+    (and the line and column of the YAML error).
+    """
     from omegaconf import OmegaConf
 
     path = Path(config_file)
@@ -49,13 +107,29 @@ def load_tracker_section(config_file: str | os.PathLike[str]) -> Any:
         raise TrackerConfigError([f"{path}: no such config file"])
     try:
         root = OmegaConf.load(path)
+    except OSError as error:  # e.g. no permission: the file is fine, reading it is not
+        raise TrackerConfigError([f"{path}: cannot read: {error.strerror or error}"]) from error
     except Exception as error:
-        raise TrackerConfigError([f"{path}: not valid YAML ({_first_line(error)})"]) from error
-    if not isinstance(root, Mapping) or SECTION not in root:
-        raise TrackerConfigError(
-            [f"{SECTION}: missing from {path} (write `tracker: null` to disable tracking)"]
-        )
-    return root[SECTION]
+        raise TrackerConfigError([f"{path}: not valid YAML{_yaml_error_text(error)}"]) from error
+    # omegaconf reads a `null` document as an empty mapping; the section it stands for is None
+    return None if not root and _is_null_document(path) else root
+
+
+def _is_null_document(path: Path) -> bool:
+    """True when the YAML document of ``path`` is an explicit null (not ``{}``, not empty)."""
+    import yaml
+
+    node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    return isinstance(node, yaml.ScalarNode) and node.tag == "tag:yaml.org,2002:null"
+
+
+def _yaml_error_text(error: BaseException) -> str:
+    """`` at line L, column C: problem`` for a YAML error (1-based, as editors count)."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None)
+    if mark is None or problem is None:
+        return f": {_first_line(error)}"
+    return f" at line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 def check_tracker_section(
@@ -63,6 +137,7 @@ def check_tracker_section(
 ) -> list[TrackerEntry]:
     """Check ``section`` and return its entries; raise TrackerConfigError on any problem."""
     registry = registry or get_registry()
+    _refuse_whole_config(section, path)
     data = _resolve(section, path)
     if data is None:
         return []
@@ -114,6 +189,18 @@ def create_tracker(
     return front
 
 
+def _refuse_whole_config(section: Any, path: str) -> None:
+    """A mapping with a ``tracker`` key and no ``kind`` is a whole config given where its
+    section belongs: say so, instead of reporting its missing ``kind``."""
+    if isinstance(section, Mapping) and "kind" not in section and SECTION in section:
+        raise TrackerConfigError(
+            [
+                f"{path}: got a whole config (it has a `{SECTION}:` key and no `kind`); pass "
+                f"its tracker section instead, e.g. config[{SECTION!r}]"
+            ]
+        )
+
+
 def _build(entry: TrackerEntry, output_path: str | os.PathLike[str] | None) -> BaseTracker:
     options = dict(entry.options)
     required = options.pop("required", True)
@@ -128,8 +215,8 @@ def _build(entry: TrackerEntry, output_path: str | os.PathLike[str] | None) -> B
 
 def _located(path: str, message: str, options: dict[str, Any]) -> str:
     """A constructor's error under the YAML path of the option it is about, when it starts
-    with one (``"flush_secs must be positive"`` becomes ``"tracker.flush_secs: must be
-    positive"``, ``"settings.mode: ..."`` becomes ``"tracker.settings.mode: ..."``)."""
+    with one (``"project must not be empty"`` becomes ``"tracker.project: must not be
+    empty"``, ``"settings.mode: ..."`` becomes ``"tracker.settings.mode: ..."``)."""
     subject = re.match(r"([A-Za-z_][\w.]*)(?::\s*|\s+)(.*)", message, re.DOTALL)
     if subject and subject.group(1).split(".", 1)[0] in options:
         return f"{path}.{subject.group(1)}: {subject.group(2)}"
@@ -146,7 +233,9 @@ def _check_entry(
         return None
     kind_name = item.get("kind")
     if kind_name is None:
-        problems.append(f"{path}.kind: missing (every tracker entry names its kind)")
+        problems.append(
+            f"{path}.kind: missing (every tracker entry names its kind){_misspelled_kind(item)}"
+        )
         return None
     if not isinstance(kind_name, str):
         problems.append(f"{path}.kind: expected str, got {type(kind_name).__name__} {kind_name!r}")
@@ -164,6 +253,18 @@ def _check_entry(
     found = check_options(path, options, schema)
     problems.extend(found)
     return None if found else TrackerEntry(path, kind, options)
+
+
+def _misspelled_kind(item: Mapping[str, Any]) -> str:
+    """``; did you mean 'kind' instead of 'kidn'?`` when a key of ``item`` looks like ``kind``."""
+    import difflib
+
+    keys = [key for key in item if isinstance(key, str)]
+    close = difflib.get_close_matches("kind", [key.lower() for key in keys], n=1, cutoff=0.6)
+    if not close:
+        return ""
+    misspelled = next(key for key in keys if key.lower() == close[0])
+    return f"; did you mean 'kind' instead of '{misspelled}'?"
 
 
 def _resolve(section: Any, path: str) -> Any:

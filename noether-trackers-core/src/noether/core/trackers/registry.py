@@ -206,20 +206,33 @@ class TrackerRegistry:
         return None
 
     def unknown_kind_message(self, kind: str) -> str:
-        """Explain that ``kind`` is not registered: the installed kinds and how to add one."""
-        installed = ", ".join(sorted(entry.kind for entry in self.kinds)) or "none"
-        message = f"unknown tracker kind '{kind}'; installed kinds: {installed}"
+        """Explain that ``kind`` is not registered: the installed kinds, and either the
+        installed kind it looks like a typo of, or how to install more backends."""
         import difflib
 
+        installed = ", ".join(sorted(entry.kind for entry in self.kinds)) or "none"
         close = difflib.get_close_matches(kind, list(self._by_name), n=1, cutoff=0.6)
-        if close:
-            message += f"; did you mean '{close[0]}'?"
+        if close:  # a typo of an installed kind: installing anything would not help
+            return (
+                f"unknown tracker kind '{kind}'; did you mean '{close[0]}'? "
+                f"(installed kinds: {installed})"
+            )
+        message = f"unknown tracker kind '{kind}'; installed kinds: {installed}"
         if "." in kind and not kind.startswith(DOTTED_PREFIX):
             message += (
                 " (a kind names a registered tracker plugin; module paths are never imported)"
             )
-        known = ", ".join(f"pip install {dist}" for _, dist in KNOWN_PLUGINS.values())
-        return f"{message}. Backends are installed as plugins, e.g. {known}"
+        return f"{message}; {self._install_hint()}"
+
+    def _install_hint(self) -> str:
+        """How to get another backend: the first-party plugins that are not installed."""
+        installed = {entry.distribution for entry in self.kinds}
+        missing = [dist for _, dist in KNOWN_PLUGINS.values() if dist not in installed]
+        if not missing:
+            return "pip install the plugin distribution that provides it"
+        return "backends are installed as plugins, e.g. " + ", ".join(
+            f"pip install {dist}" for dist in missing
+        )
 
 
 @functools.cache

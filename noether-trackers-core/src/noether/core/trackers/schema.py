@@ -4,6 +4,10 @@ A tracker's schema *is* its ``__init__``: every keyword-only parameter with a ty
 is an option, a parameter without a default is required. Only the types that YAML can express
 are supported: ``str``, ``int``, ``float``, ``bool``, ``None``, ``Literal[...]``, unions,
 ``list[...]``, ``dict[str, ...]`` and ``Any`` (plus ``os.PathLike``/``Path``, given as text).
+
+A value that has the right type but makes no sense (a negative interval, a zero timeout) is
+declared in the annotation with a :class:`Constraint`, e.g. ``flush_secs: Annotated[int,
+Gt(0)]``, so that it is refused with its YAML path before any tracker is built.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 import collections.abc
 import difflib
 import inspect
+import math
+import numbers
 import os
 import types
 import typing
@@ -22,6 +28,85 @@ from typing import Any
 _MISSING = inspect.Parameter.empty
 
 
+class Constraint:
+    """What a value of the right type must also satisfy; put in an ``Annotated[...]`` hint.
+
+    Subclasses implement :meth:`holds` and :meth:`describe`. The check runs only on values that
+    already have the option's type and that :meth:`applies` to: by default numbers, so that
+    the ``None`` of an optional number is left alone; a constraint on other values overrides it.
+    """
+
+    #: What the value must be, in words, when that says more than :meth:`describe` (for
+    #: example ``"a positive number of seconds"``).
+    says: str | None = None
+
+    def holds(self, value: Any) -> bool:
+        """True when ``value`` satisfies the constraint."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """The constraint in a few symbols, e.g. ``> 0``."""
+        raise NotImplementedError
+
+    def applies(self, value: Any) -> bool:
+        """True when the constraint is about ``value`` (by default: a number, not a bool)."""
+        # bool is an int to Python, never a number to a YAML author
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+    def problem(self, value: Any) -> str | None:
+        """None when ``value`` satisfies the constraint; otherwise what is wrong with it."""
+        if not self.applies(value) or self.holds(value):
+            return None
+        return f"must be {self.says or self.describe()}; got {value!r}"
+
+
+@dataclass(frozen=True)
+class Gt(Constraint):
+    """The value must be greater than ``bound`` (NaN never is)."""
+
+    bound: float
+    says: str | None = None
+
+    def holds(self, value: Any) -> bool:
+        """True when ``value > bound``."""
+        return bool(value > self.bound)
+
+    def describe(self) -> str:
+        """``> bound``."""
+        return f"> {self.bound:g}"
+
+
+@dataclass(frozen=True)
+class Ge(Constraint):
+    """The value must be at least ``bound`` (NaN never is)."""
+
+    bound: float
+    says: str | None = None
+
+    def holds(self, value: Any) -> bool:
+        """True when ``value >= bound``."""
+        return bool(value >= self.bound)
+
+    def describe(self) -> str:
+        """``>= bound``."""
+        return f">= {self.bound:g}"
+
+
+@dataclass(frozen=True)
+class Finite(Constraint):
+    """The value must be a finite number: YAML's ``.inf`` and ``.nan`` are floats too."""
+
+    says: str | None = None
+
+    def holds(self, value: Any) -> bool:
+        """True unless ``value`` is infinite or NaN."""
+        return math.isfinite(value)
+
+    def describe(self) -> str:
+        """``a finite number``."""
+        return "a finite number"
+
+
 @dataclass(frozen=True)
 class Option:
     """One option of a tracker kind, as read from its constructor."""
@@ -29,6 +114,8 @@ class Option:
     name: str
     annotation: Any
     default: Any
+    #: What a value must satisfy besides its type (from ``Annotated[...]``).
+    constraints: tuple[Constraint, ...] = ()
 
     @property
     def required(self) -> bool:
@@ -36,9 +123,22 @@ class Option:
         return self.default is _MISSING
 
     def describe(self) -> str:
-        """A short human description, e.g. ``flush_secs: int = 60``."""
+        """A short human description, e.g. ``flush_secs: int (> 0) = 60``."""
         text = f"{self.name}: {type_name(self.annotation)}"
+        if self.constraints:
+            text += f" ({', '.join(constraint.describe() for constraint in self.constraints)})"
         return text if self.required else f"{text} = {self.default!r}"
+
+    def problem(self, value: Any) -> str | None:
+        """None when ``value`` fits the option; otherwise what is wrong (the first problem)."""
+        mismatch = type_mismatch(value, self.annotation)
+        if mismatch is not None:
+            return mismatch
+        for constraint in self.constraints:
+            broken = constraint.problem(value)
+            if broken is not None:
+                return broken
+        return None
 
 
 def tracker_options(tracker_class: type, skip: frozenset[str]) -> dict[str, Option]:
@@ -49,14 +149,31 @@ def tracker_options(tracker_class: type, skip: frozenset[str]) -> dict[str, Opti
     """
     init = tracker_class.__init__  # type: ignore[misc]
     hints = typing.get_type_hints(init)
+    annotated = typing.get_type_hints(init, include_extras=True)
     options: dict[str, Option] = {}
     for parameter in inspect.signature(init).parameters.values():
         if parameter.kind is not inspect.Parameter.KEYWORD_ONLY or parameter.name in skip:
             continue
         options[parameter.name] = Option(
-            parameter.name, hints.get(parameter.name, Any), parameter.default
+            parameter.name,
+            hints.get(parameter.name, Any),
+            parameter.default,
+            constraints_of(annotated.get(parameter.name, Any)),
         )
     return options
+
+
+def constraints_of(annotation: Any) -> tuple[Constraint, ...]:
+    """The :class:`Constraint` markers of an ``Annotated[...]`` hint, also inside a union
+    (``Annotated[float, Gt(0)] | None``)."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        markers = annotation.__metadata__
+        return tuple(marker for marker in markers if isinstance(marker, Constraint))
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return tuple(
+            marker for arm in typing.get_args(annotation) for marker in constraints_of(arm)
+        )
+    return ()
 
 
 def check_options(path: str, given: Mapping[str, Any], options: Mapping[str, Option]) -> list[str]:
@@ -67,9 +184,9 @@ def check_options(path: str, given: Mapping[str, Any], options: Mapping[str, Opt
         if option is None:
             problems.append(f"{path}.{key}: unknown option{_did_you_mean(key, options)}")
             continue
-        mismatch = type_mismatch(value, option.annotation)
-        if mismatch is not None:
-            problems.append(f"{path}.{key}: {mismatch}")
+        problem = option.problem(value)
+        if problem is not None:
+            problems.append(f"{path}.{key}: {problem}")
     for option in options.values():
         if option.required and option.name not in given:
             problems.append(f"{path}.{option.name}: missing required option ({option.describe()})")
