@@ -28,9 +28,8 @@ MAX_ARTIFACT_NAME = 128
 MAX_MEDIA_KEY_BYTES = 100
 #: How much of an unusable id is kept, readable, in front of its hash.
 _KEPT_CHARACTERS = 40
-_UNREADABLE = re.compile(r"[^A-Za-z0-9_.-]+")
-#: What wandb removes from an artifact name (``wandb.sdk.artifacts._internal_artifact``); a
-#: name it changes gets a 7-character suffix.
+#: What wandb removes from an artifact name (``wandb.sdk.artifacts._internal_artifact``; a
+#: name it changes gets a 7-character suffix), and what a mapped run id leaves out.
 NOT_IN_ARTIFACT_NAMES = re.compile(r"[^a-zA-Z0-9_\-.]+")
 _ARTIFACT_SUFFIX = 7
 
@@ -58,7 +57,7 @@ def wandb_run_id(run_id: str) -> str:
     digits, ``_``, ``.`` and ``-``, then ``-`` and a hash of the whole id)."""
     if is_valid_wandb_run_id(run_id):
         return run_id
-    readable = _UNREADABLE.sub("_", run_id)[:_KEPT_CHARACTERS].strip("_.-")
+    readable = NOT_IN_ARTIFACT_NAMES.sub("_", run_id)[:_KEPT_CHARACTERS].strip("_.-")
     return f"{readable}-{digest(run_id)}" if readable else digest(run_id)
 
 

@@ -135,10 +135,10 @@ class BackendWorker:
         """Let the thread end once its queue is empty."""
         self._stopping = True
 
-    def join(self, deadline: float) -> bool:
-        """Wait until the thread ended or ``deadline`` (monotonic); True if it ended."""
-        self._thread.join(max(0.0, deadline - time.monotonic()))
-        return not self._thread.is_alive()
+    @property
+    def alive(self) -> bool:
+        """Whether the thread still runs (it ends after :meth:`stop` and an empty queue)."""
+        return self._thread.is_alive()
 
     def report(self) -> BackendReport:
         """The counts so far; calls still pending count as undelivered."""

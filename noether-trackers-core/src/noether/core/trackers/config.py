@@ -81,7 +81,7 @@ def read_tracker_section(config_file: str | os.PathLike[str]) -> TrackerSectionF
     """
     path = Path(config_file)
     root = load_config_file(path)
-    if isinstance(root, Mapping) and "kind" not in root and SECTION in root:
+    if _is_whole_config(root):
         return TrackerSectionFile(root[SECTION], "full config")
     if not isinstance(root, Mapping) or "kind" in root or _misspelled_kind(root):
         return TrackerSectionFile(root, "config group")
@@ -189,10 +189,16 @@ def create_tracker(
     return front
 
 
+def _is_whole_config(data: Any) -> bool:
+    """True for a mapping with a ``tracker`` key and no ``kind``: a whole config, not a
+    tracker section."""
+    return isinstance(data, Mapping) and "kind" not in data and SECTION in data
+
+
 def _refuse_whole_config(section: Any, path: str) -> None:
-    """A mapping with a ``tracker`` key and no ``kind`` is a whole config given where its
-    section belongs: say so, instead of reporting its missing ``kind``."""
-    if isinstance(section, Mapping) and "kind" not in section and SECTION in section:
+    """A whole config given where its section belongs: say so, instead of reporting its
+    missing ``kind``."""
+    if _is_whole_config(section):
         raise TrackerConfigError(
             [
                 f"{path}: got a whole config (it has a `{SECTION}:` key and no `kind`); pass "

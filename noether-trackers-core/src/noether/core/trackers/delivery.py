@@ -209,7 +209,7 @@ class DeliveryEngine:
             if (
                 self._processed >= self._submitted
                 and self._idle
-                and all(worker.pending() == 0 for worker in self._started_workers())
+                and all(worker.pending() == 0 for worker in self.workers)
             ):
                 return True
             time.sleep(0.001)
@@ -311,7 +311,8 @@ class DeliveryEngine:
         """Give ``call`` (journaled at ``span``) to every backend: in memory, as a journal
         span, or (with no journal to spill to) in memory in place of the oldest queued call."""
         half = self.settings.queue_capacity // 2
-        for worker in self._started_workers():
+        # every worker here started: init() detached or closed on those that did not
+        for worker in self.workers:
             if worker.overflow is not None and len(worker.queue) < half:
                 self._flush_journal()  # the worker may read the span as soon as it is queued
                 self._queue_overflow(worker)
@@ -381,7 +382,7 @@ class DeliveryEngine:
 
     def _wait_for(self, workers: Sequence[BackendWorker]) -> None:
         """Wait for ``workers`` to end, until the deadline (which a second close may move)."""
-        while any(worker.join(time.monotonic()) is False for worker in workers):
+        while any(worker.alive for worker in workers):
             left = self._deadline - time.monotonic()
             margin = min(0.25, max(0.0, left) * 0.1)  # time left to write the close record
             if left - margin <= 0:

@@ -83,10 +83,9 @@ class JournalWriter:
 
     def __init__(self, run_dir: Path) -> None:
         # first of all: one writer per run directory (JournalLockedError if another holds it)
-        self._lock = JournalLock(run_dir)
+        self._lock = JournalLock(run_dir)  # makes the directory and the file, too
         self.run_dir = run_dir
         self.path = run_dir / JOURNAL_FILE
-        run_dir.mkdir(parents=True, exist_ok=True)
         ends_torn = self.path.exists() and _ends_without_newline(self.path)
         self._file: IO[bytes] = self.path.open("ab", buffering=0)
         self.offset = self._file.tell()
@@ -126,7 +125,7 @@ class JournalWriter:
         if end > self.durable:
             data += self._unwritten[max(start, self.durable) - self.durable : end - self.durable]
         for line in data.splitlines():
-            yield decode_record(json.loads(line), self.run_dir)
+            yield _strict_record(line, f"{self.path}: bytes {start}-{end}", self.run_dir)
 
     def encode_values(self, values: Mapping[str, Value], step: int | None) -> dict[str, Any]:
         """Values as JSON data; images are written to ``media/`` and referenced by path."""
@@ -530,30 +529,14 @@ def read_journal(run_dir: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     reader.warn_skipped()
 
 
-def iter_records(path: Path) -> Iterator[dict[str, Any]]:
-    """The records of the journal file ``path`` as JSON data (media not decoded), skipping
-    lines that are not records with one warning at the end (see :class:`JournalReader`)."""
-    reader = JournalReader(path, decode=False)
-    yield from reader
-    reader.warn_skipped()
-
-
-def read_span(path: Path, start: int, end: int) -> Iterator[dict[str, Any]]:
-    """The records written between byte offsets ``start`` and ``end`` (from
-    :meth:`JournalWriter.write`), decoded; :class:`JournalError` for a line that is not one.
-
-    Unlike :class:`JournalReader` this is strict: a span is handed out for exactly the records
-    written there, so a bad line means the span is not what was written.
-    """
-    with path.open("rb") as stream:
-        stream.seek(start)
-        data = stream.read(end - start)
-    for line in data.splitlines():
-        record, reason = _parse(line, b"")
-        reason = reason or check_record(record)
-        if reason is not None:
-            raise JournalError(f"{path}: bytes {start}-{end}: {reason}")
-        yield decode_record(record, path.parent)
+def _strict_record(line: bytes, where: str, base: Path) -> dict[str, Any]:
+    """One journal line that must be a record (a span is handed out for exactly the records
+    written there), decoded; :class:`JournalError` naming ``where`` when it is not."""
+    record, reason = _parse(line, b"")
+    reason = reason or check_record(record)
+    if reason is not None:
+        raise JournalError(f"{where}: {reason}")
+    return decode_record(record, base)
 
 
 def decode_record(record: dict[str, Any], base: Path) -> dict[str, Any]:

@@ -17,13 +17,14 @@ import difflib
 import inspect
 import math
 import numbers
+import operator
 import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 _MISSING = inspect.Parameter.empty
 
@@ -61,35 +62,37 @@ class Constraint:
 
 
 @dataclass(frozen=True)
-class Gt(Constraint):
-    """The value must be greater than ``bound`` (NaN never is)."""
+class _Bound(Constraint):
+    """The value must compare with ``bound`` as :attr:`symbol` says (NaN never does)."""
 
     bound: float
     says: str | None = None
+    symbol: ClassVar[str]
+    compare: ClassVar[Callable[[Any, Any], bool]]
 
     def holds(self, value: Any) -> bool:
-        """True when ``value > bound``."""
-        return bool(value > self.bound)
+        """True when ``value`` compares with the bound as :attr:`symbol` says."""
+        return bool(type(self).compare(value, self.bound))
 
     def describe(self) -> str:
-        """``> bound``."""
-        return f"> {self.bound:g}"
+        """The symbol and the bound, e.g. ``> 0``."""
+        return f"{self.symbol} {self.bound:g}"
 
 
 @dataclass(frozen=True)
-class Ge(Constraint):
+class Gt(_Bound):
+    """The value must be greater than ``bound`` (NaN never is)."""
+
+    symbol: ClassVar[str] = ">"
+    compare: ClassVar[Callable[[Any, Any], bool]] = operator.gt
+
+
+@dataclass(frozen=True)
+class Ge(_Bound):
     """The value must be at least ``bound`` (NaN never is)."""
 
-    bound: float
-    says: str | None = None
-
-    def holds(self, value: Any) -> bool:
-        """True when ``value >= bound``."""
-        return bool(value >= self.bound)
-
-    def describe(self) -> str:
-        """``>= bound``."""
-        return f">= {self.bound:g}"
+    symbol: ClassVar[str] = ">="
+    compare: ClassVar[Callable[[Any, Any], bool]] = operator.ge
 
 
 @dataclass(frozen=True)

@@ -121,12 +121,7 @@ def _flatten_into(
         if kind is float or kind is int:
             result[key] = value  # numbers are never hidden (docs/secrets.md)
         elif kind is str:
-            if text_is_secret(key):
-                result[key] = REDACTED
-            elif "://" in value:  # redact_text's own first test, inlined: text is common here
-                result[key] = redact_text(value)
-            else:
-                result[key] = value
+            result[key] = REDACTED if text_is_secret(key) else redact_text(value)
         elif kind is dict or isinstance(value, Mapping):
             if len(open_mappings) >= MAX_NESTING or id(value) in open_mappings:
                 raise nesting_error("logged data", key.split("/"), cycle=id(value) in open_mappings)
