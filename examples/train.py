@@ -153,14 +153,25 @@ def fail(message: str) -> NoReturn:
 
 
 def view_hints(trainer: Trainer, output: Path) -> list[str]:
-    """How to look at what each configured backend wrote."""
+    """How to look at what each configured backend wrote: commands that run as printed."""
     hints = []
     for tracker in getattr(trainer.tracker, "trackers", [trainer.tracker]):
         log_dir = getattr(tracker, "log_dir", None)
         if log_dir is not None:
-            hints.append(f"view it: tensorboard --logdir {log_dir}")
+            hints.append(f"view it: {installed_command('tensorboard')} --logdir {log_dir}")
     hints.append(f"summary: {output / 'summary.yaml'}")
     return hints
+
+
+def installed_command(name: str) -> str:
+    """The console script ``name`` installed beside the Python running this example, as a
+    user can type it from here (``.venv/bin/tensorboard`` from the repository root): the
+    virtual environment need not be activated for it to run."""
+    script = Path(sys.executable).parent / name
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:  # not below the current directory
+        return str(script)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,13 @@ def config(name: str) -> str:
 def test_example_training_with_tensorboard(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     output = tmp_path / "run"
     stdout = train_example(output, subprocess_env)
-    assert f"tensorboard --logdir {output / 'tensorboard_logs'}" in stdout
+    [view] = [line.removeprefix("view it: ") for line in stdout.splitlines() if "view it" in line]
+    assert view.endswith(f"tensorboard --logdir {output / 'tensorboard_logs'}")
+    # the printed command runs as printed, without an activated virtual environment
+    done = subprocess.run(
+        [*shlex.split(view), "--help"], capture_output=True, text=True, env=subprocess_env
+    )
+    assert done.returncode == 0 and "--logdir" in done.stdout, done.stderr
     summary = yaml.safe_load((output / "summary.yaml").read_text())
     assert summary["_status"] == "finished" and summary["val/loss/min"] < 0.1
     events = EventAccumulator(str(output / "tensorboard_logs"), size_guidance={"scalars": 0})
