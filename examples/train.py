@@ -159,7 +159,9 @@ def view_hints(trainer: Trainer, output: Path) -> list[str]:
         log_dir = getattr(tracker, "log_dir", None)
         if log_dir is not None:
             hints.append(f"view it: {installed_command('tensorboard')} --logdir {log_dir}")
-    hints.append(f"summary: {output / 'summary.yaml'}")
+    summary = output / "summary.yaml"
+    if summary.is_file():  # tracking disabled: no run, no files
+        hints.append(f"summary: {summary}")
     return hints
 
 

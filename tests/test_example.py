@@ -91,3 +91,11 @@ def test_example_training_with_the_seed_configs(
     assert summary["_status"] == "finished" and summary["train/loss/last"] < 0.1
     if name != "trackio.yaml":
         assert list((output / "wandb").glob("offline-run-*/run-*.wandb"))
+
+
+def test_example_with_tracking_disabled_claims_no_files(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    output = tmp_path / "run"
+    stdout = train_example(output, subprocess_env, "--config", config("disabled.yaml"))
+    assert "finished" in stdout and "summary:" not in stdout and not output.exists()
