@@ -11,7 +11,6 @@ import datetime
 import decimal
 import enum
 import json
-import textwrap
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
@@ -20,6 +19,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 from run_every_backend import FinishedRun, run_scenario
+from stored_configs import tensorboard_config, trackio_config, user_config, wandb_config
 
 from recording_plugins import RecordingTracker
 
@@ -92,7 +92,8 @@ def stored_configs(tmp_path: Path, config: Any) -> list[Any]:
         for record in map(json.loads, (tmp_path / "journal.jsonl").read_text().splitlines())
         if record["op"] == "init"
     ]
-    return [yaml.safe_load((tmp_path / "config.yaml").read_text()), journaled, run.config]
+    stored = [yaml.safe_load((tmp_path / "config.yaml").read_text()), journaled, run.config]
+    return [user_config(config) for config in stored]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -181,40 +182,12 @@ def test_every_backend_stores_the_typed_config(typed_run: FinishedRun) -> None:
     expected = expected_typed_config(typed_run.markers)
     output = typed_run.output
     assert list(typed_run.lost.values()) == [0, 0, 0], typed_run.lost
+    trackio = trackio_config(typed_run.sandbox / "trackio", "every-backend", "typed")
     stored = {
-        "config.yaml": yaml.safe_load((output / "config.yaml").read_text()),
-        "TensorBoard": tensorboard_config(output / "tensorboard_logs"),
-        "W&B": wandb_config(output / "wandb"),
-        "Trackio": trackio_config(typed_run.sandbox / "trackio", expected),
+        "config.yaml": user_config(yaml.safe_load((output / "config.yaml").read_text())),
+        "TensorBoard": user_config(tensorboard_config(output / "tensorboard_logs")),
+        "W&B": user_config(wandb_config(output / "wandb")),
+        "Trackio": {key: trackio[key] for key in expected if key in trackio},  # + its own keys
     }
     for sink, config in stored.items():
         assert config == expected, sink
-
-
-def tensorboard_config(log_dir: Path) -> Any:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-    from tensorboard.util import tensor_util
-
-    events = EventAccumulator(str(log_dir), size_guidance={"tensors": 0})
-    events.Reload()
-    [event] = events.Tensors("config")
-    text = tensor_util.make_ndarray(event.tensor_proto).item().decode()
-    return yaml.safe_load(textwrap.dedent(text.split("\n\n", 1)[1]))
-
-
-def wandb_config(directory: Path) -> Any:
-    from wandb_file import WandbRunFile
-
-    [path] = directory.glob("offline-run-*/run-*.wandb")
-    return WandbRunFile.read(path).config()
-
-
-def trackio_config(store: Path, expected: dict[str, Any]) -> Any:
-    from trackio.sqlite_storage import SQLiteStorage
-
-    from noether_trackers_trackio import use_trackio_dir
-
-    with use_trackio_dir(store):
-        config = SQLiteStorage.get_run_config("every-backend", "typed")
-    assert config is not None
-    return {key: config[key] for key in expected if key in config}

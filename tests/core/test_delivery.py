@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from stored_configs import user_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from training_process import StepReader, start_training
 
@@ -245,7 +246,7 @@ def test_journal_holds_every_call_and_reads_back(tmp_path: Path) -> None:
     assert [r["op"] for r in records] == ["journal", "init", "log", "log", "summary", "close"]
     init = records[1]
     assert (init["run_name"], init["run_id"], init["stage_name"]) == ("j", "id-7", "train")
-    assert init["config"] == {"lr": 0.1, "api_key": "***REDACTED***"}
+    assert user_config(init["config"]) == {"lr": 0.1, "api_key": "***REDACTED***"}
     first, second = records[2], records[3]
     assert (
         first["step"] == 3
@@ -269,14 +270,14 @@ def test_journal_holds_every_call_and_reads_back(tmp_path: Path) -> None:
 
 def test_journal_tolerates_a_torn_last_line(tmp_path: Path) -> None:
     tracker = create_tracker({"kind": "tensorboard"}, tmp_path)
-    tracker.init(run_name="torn")
+    tracker.init(run_name="torn", run_id="torn")
     tracker.log({"loss": 1.0})
     tracker.close()
     with (tmp_path / JOURNAL_FILE).open("a") as stream:
         stream.write('{"op":"log","t":1,"step":9,"val')
     assert [r["op"] for r in read_journal(tmp_path)][-1] == "close"
     resumed = create_tracker({"kind": "tensorboard"}, tmp_path)  # appending never glues onto it
-    resumed.init(run_name="torn")
+    resumed.init(run_name="torn", run_id="torn")
     resumed.log({"loss": 2.0})
     resumed.close()
     assert [r["values"]["loss"] for r in journal_logs(tmp_path)] == [1.0, 2.0]

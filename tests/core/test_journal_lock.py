@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from stored_configs import user_config
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from training_process import signal_after, start_training
 
@@ -117,7 +118,7 @@ def test_a_second_process_on_a_live_run_leaves_its_config_alone(
     tmp_path: Path, subprocess_env: dict[str, str]
 ) -> None:
     run_two_processes(tmp_path, subprocess_env)
-    assert yaml.safe_load((tmp_path / "config.yaml").read_text()) == {"owner": "first"}
+    assert user_config(yaml.safe_load((tmp_path / "config.yaml").read_text())) == {"owner": "first"}
 
 
 def test_the_same_directory_twice_in_one_process_is_refused(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+from stored_configs import user_config
 
 from noether.core.trackers import values
 from recording_plugins import RecordingTracker
@@ -88,7 +89,8 @@ def test_a_config_at_the_limit_is_stored(tmp_path: Path) -> None:
     tracker = RecordingTracker(output_path=tmp_path)
     tracker.init(run_name="run", config=nested(MAX_NESTING))
     tracker.close()
-    assert yaml.safe_load((tmp_path / "config.yaml").read_text()) == nested(MAX_NESTING)
+    stored = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert user_config(stored) == nested(MAX_NESTING)
 
 
 @dataclasses.dataclass

@@ -75,14 +75,36 @@ def test_resume_step_supersedes_what_was_logged_from_there(tmp_path: Path) -> No
     assert losses(tmp_path / "again" / "tensorboard_logs") == expected  # replayed once
 
 
-def test_another_run_id_in_the_same_directory_is_a_new_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("run_id", ["job-2", None])
+def test_another_run_id_in_the_same_directory_is_refused(
+    tmp_path: Path, run_id: str | None
+) -> None:
     first_run(tmp_path)
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
     tracker = create_tracker(TENSORBOARD, tmp_path)
+    with pytest.raises(resume.RunDirectoryInUseError) as refused:
+        tracker.init(run_name="other", run_id=run_id)
+    message = str(refused.value)
+    new_id = "job-2" if run_id else message.split("this run's id is ")[1].split("'")[1]
+    assert "already holds run 'job-1'" in message and f"this run's id is '{new_id}'" in message
+    assert "new output directory" in message and "run_id='job-1'" in message
+    assert str(tmp_path) in message
+    # nothing of the other run reached the directory: same files, same bytes
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+    # the way out it names works: the tracker can be started again, resuming that run
+    tracker.init(run_name="resumable", run_id=refused.value.journaled_run_id)
+    assert tracker.run is not None and tracker.run.resumed
+    tracker.close()
+
+
+def test_a_new_run_in_a_new_directory_is_a_new_run(tmp_path: Path) -> None:
+    first_run(tmp_path / "first")
+    tracker = create_tracker(TENSORBOARD, tmp_path / "second")
     tracker.init(run_name="other", run_id="job-2")
     tracker.log({"loss": 50.0})
     tracker.close()
     assert tracker.run is not None and not tracker.run.resumed
-    summary = yaml.safe_load((tmp_path / "summary.yaml").read_text())
+    summary = yaml.safe_load((tmp_path / "second" / "summary.yaml").read_text())
     assert summary == {"loss/min": 50.0, "loss/last": 50.0, "_status": "finished"}
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from stored_configs import user_config
 
 from noether.core.trackers import Image, Table
 from noether.core.trackers import values as values_module
@@ -228,13 +229,13 @@ def test_config_yaml_and_the_journal_hold_the_redacted_config(tmp_path: Path) ->
     tracker = started(tmp_path, config={"secrets": {"hf": "hf_abc"}, "api_keys": ["sk-1"]})
     tracker.close()
     expected = {"secrets": {"hf": REDACTED}, "api_keys": [REDACTED]}
-    assert yaml.safe_load((tmp_path / "config.yaml").read_text()) == expected
+    assert user_config(yaml.safe_load((tmp_path / "config.yaml").read_text())) == expected
     [init] = [
         json.loads(line)
         for line in (tmp_path / "journal.jsonl").read_text().splitlines()
         if json.loads(line)["op"] == "init"
     ]
-    assert init["config"] == expected
+    assert user_config(init["config"]) == expected
 
 
 def test_plain_numbers_never_reach_the_secret_rules(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from stored_configs import user_config
 
 from noether.core.trackers import Histogram, Image, NoopTracker, Table
 from noether.core.trackers.redaction import REDACTED
@@ -163,7 +164,7 @@ def test_run_files_hold_redacted_config_and_best_last_summary(tmp_path: Path) ->
     tracker.set_summary("best_epoch", 1)
     tracker.close()
 
-    config = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    config = user_config(yaml.safe_load((tmp_path / "config.yaml").read_text()))
     assert config == {
         "optim": {"lr": 0.1, "api_key": REDACTED},
         "wandb_token": REDACTED,

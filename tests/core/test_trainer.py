@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from omegaconf import OmegaConf
+from stored_configs import user_config
 
 import noether.core.trackers.config as config_module
 from noether.core.callbacks import CallbackBase
@@ -60,7 +61,7 @@ def test_trainer_initialises_hands_out_and_closes_the_tracker(tmp_path: Path) ->
     )
     (name, run), *_ = tracker.calls
     assert name == "init" and (run.run_name, run.run_id, run.stage_name) == ("r", "abc", "train")
-    assert run.config == {"model": {"width": 8, "api_key": "***REDACTED***"}}
+    assert user_config(run.config) == {"model": {"width": 8, "api_key": "***REDACTED***"}}
     assert [step for _, step in tracker.logged()] == [0, 1, 2, 3, 3, 4, 5, 6]
     assert tracker.calls[-1] == ("close", "finished")
     summary = yaml.safe_load((tmp_path / "summary.yaml").read_text())

@@ -39,3 +39,17 @@ REMOTE_VARIABLES = (
     "https_proxy",
     "all_proxy",
 )
+
+
+def as_on_a_fresh_machine(env: dict[str, str]) -> dict[str, str]:
+    """``env`` without an activated virtual environment: the running Python's ``bin``
+    directory is not on ``PATH`` (as after ``scripts/setup`` on a fresh machine), so a
+    command printed for the user runs here only if it runs as printed."""
+    import os
+    import sys
+
+    scripts = os.path.dirname(sys.executable)
+    path = [entry for entry in env.get("PATH", "").split(os.pathsep) if entry != scripts]
+    fresh = {key: value for key, value in env.items() if key != "VIRTUAL_ENV"}
+    fresh["PATH"] = os.pathsep.join(path)
+    return fresh

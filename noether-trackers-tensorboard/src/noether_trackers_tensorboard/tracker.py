@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from noether.core.trackers.base import BaseTracker
 from noether.core.trackers.run_files import dump_yaml
 from noether.core.trackers.run_info import RunInfo, RunStatus
+from noether.core.trackers.run_location import RunLocation, shell_command, shown_path
 from noether.core.trackers.safe_names import safe_component
 from noether.core.trackers.schema import Gt
 from noether.core.trackers.values import Value
@@ -78,6 +79,14 @@ class TensorboardTracker(BaseTracker):
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+    def run_location(self) -> RunLocation | None:
+        """The run's event-file directory, and the ``tensorboard`` command that shows it
+        (with every other run under ``log_dir``, e.g. the other stages)."""
+        if self.run_dir is None:
+            return None
+        command = shell_command("tensorboard", ["--logdir", shown_path(self.log_dir)])
+        return RunLocation("tensorboard", shown_path(self.run_dir), command)
 
     def _write(self, values: Mapping[str, Value], step: int) -> None:
         assert self._events is not None

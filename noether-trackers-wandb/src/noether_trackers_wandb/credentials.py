@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from noether.core.trackers.run_location import shell_command
+
 
 def credentials_problem(settings: Any) -> str | None:
     """None when credentials for ``settings.base_url`` are configured; otherwise what is wrong.
@@ -32,6 +34,7 @@ def credentials_problem(settings: Any) -> str | None:
         return f"the W&B credentials for {base_url} are not usable ({error})"
     if auth is None:
         return (
-            f"no W&B API key is configured for {base_url} (set WANDB_API_KEY or run `wandb login`)"
+            f"no W&B API key is configured for {base_url} (set WANDB_API_KEY or run "
+            f"`{shell_command('wandb', ['login'])}`)"
         )
     return None

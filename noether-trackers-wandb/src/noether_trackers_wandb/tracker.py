@@ -13,7 +13,9 @@ from typing import Annotated, Any, Literal, TypeAlias
 from noether.core.trackers.base import BaseTracker
 from noether.core.trackers.media import Image, Table
 from noether.core.trackers.run_info import RunInfo, RunStatus
+from noether.core.trackers.run_location import RunLocation, shell_command, shown_path
 from noether.core.trackers.schema import Finite, Gt
+from noether.core.trackers.summary import Direction, SummaryDirections
 from noether.core.trackers.values import Value
 from noether_trackers_wandb.connectivity import server_problem
 from noether_trackers_wandb.convert import to_wandb
@@ -24,6 +26,8 @@ from noether_trackers_wandb.session import WandbSession, exclusive, is_offline
 logger = logging.getLogger("noether.trackers.wandb")
 
 WandbMode: TypeAlias = Literal["online", "offline", "disabled"]
+#: Characters that make a ``define_metric`` name a pattern: such a metric keeps W&B's summary.
+_GLOB_CHARACTERS = frozenset("*?[")
 WandbResume: TypeAlias = Literal["allow", "never", "must", "auto"]
 
 #: The W&B exit code for each way a run ends. W&B marks a run successful only with 0;
@@ -138,8 +142,13 @@ class WandBTracker(BaseTracker):
         self.wandb_run_id: str | None = None
         #: Why an online run is logging offline instead, if it is.
         self.offline_reason: str | None = None
+        #: The online run's page on the W&B server (None offline); set by ``init``.
+        self.url: str | None = None
         self._session: WandbSession | None = None
         self._wandb_run: Any = None
+        self._directions = SummaryDirections()
+        # metrics whose W&B summary is defined already
+        self._summarised: set[str] = set()
 
     @property
     def wandb_run(self) -> Any:
@@ -156,6 +165,7 @@ class WandBTracker(BaseTracker):
             logger.info("W&B is disabled (mode: disabled); this run is not recorded in W&B")
             return
         self.wandb_run_id = _run_id_for_wandb(run.run_id)
+        self._directions = run.summary_directions
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
         with exclusive():
@@ -183,7 +193,21 @@ class WandBTracker(BaseTracker):
                 "the step (choose another step_metric to log it)",
             )
         data[self.step_metric] = step
+        self._define_summaries(values)
         self._wandb_run.log(data)
+
+    def _define_summaries(self, values: Mapping[str, Value]) -> None:
+        """Tell W&B, once per metric, to summarise a best-when-low (high) metric by its
+        minimum (maximum), by the run's summary directions; others keep W&B's last value."""
+        for key, value in values.items():
+            if key in self._summarised or not isinstance(value, int | float):
+                continue
+            self._summarised.add(key)
+            direction = self._directions.direction(key)
+            if direction is not Direction.NEUTRAL and not set(key) & _GLOB_CHARACTERS:
+                self._wandb_run.define_metric(
+                    key, step_metric=self.step_metric, summary=f"{direction.value},last"
+                )
 
     def _update_summary(self, values: Mapping[str, Value]) -> None:
         if self._wandb_run is None or self._session is None:
@@ -219,6 +243,17 @@ class WandBTracker(BaseTracker):
     def _close(self, status: RunStatus) -> None:
         self._end(EXIT_CODES[status])
 
+    def run_location(self) -> RunLocation | None:
+        """The online run's page; or the offline run's directory and the ``wandb sync``
+        command that uploads it. None when W&B is disabled."""
+        if self.url is not None:
+            return RunLocation("wandb", self.url)
+        if self.run_dir is None:
+            return None
+        return RunLocation(
+            "wandb", shown_path(self.run_dir), _sync_command(self.run_dir), "upload it"
+        )
+
     def _end(self, exit_code: int) -> None:
         """Finish the W&B run (if one started) with ``exit_code`` and release wandb."""
         wandb_run, session = self._wandb_run, self._session
@@ -242,7 +277,7 @@ class WandBTracker(BaseTracker):
             logger.info("W&B is disabled by its settings; this run is not recorded in W&B")
             return None
         if mode == "offline":
-            return self._init_run(run, "offline", init_settings)
+            return self._init_run(run, "offline", self._offline_settings())
         deadline = time.monotonic() + self.init_timeout
         base_url = str(getattr(effective, "base_url", ""))
         problem = credentials_problem(effective) or server_problem(
@@ -263,14 +298,22 @@ class WandBTracker(BaseTracker):
                 f"W&B: {problem}. The run was not started because offline_fallback is false; "
                 "use `mode: offline` to log without a server"
             )
-        wandb_run = self._init_run(run, "offline", self._session.settings(self.settings))
+        wandb_run = self._init_run(run, "offline", self._offline_settings())
         self.offline_reason = problem
         logger.warning(
-            "W&B: %s; logging this run offline instead. Upload it later with: wandb sync %s",
+            "W&B: %s; logging this run offline instead. Upload it later with: %s",
             problem,
-            _sync_dir(wandb_run),
+            _sync_command(_sync_dir(wandb_run)),
         )
         return wandb_run
+
+    def _offline_settings(self) -> Any:
+        """The user's settings for an offline run, silent unless they say otherwise: W&B's
+        own footer prints a bare ``wandb sync`` that fails unless the environment is
+        activated; this plugin says where the run went with a command that runs as printed
+        (:meth:`run_location`)."""
+        assert self._session is not None
+        return self._session.settings({"silent": True, **self.settings})
 
     def _init_run(self, run: RunInfo, mode: WandbMode, settings: Any) -> Any:
         assert self._session is not None
@@ -301,8 +344,15 @@ class WandBTracker(BaseTracker):
         self.run_dir = Path(run_dir) if run_dir else None
         if self.run_dir is not None and self._session is not None:
             self._session.stage_artifacts_in(self.run_dir / "data")
-        if self.run_dir is not None and wandb_run.offline and self.offline_reason is None:
-            logger.info("W&B run is offline; upload it later with: wandb sync %s", self.run_dir)
+        if not wandb_run.offline:
+            self.url = wandb_run.url
+        elif self.run_dir is not None and self.offline_reason is None:
+            logger.info("W&B run is offline; upload it later with: %s", _sync_command(self.run_dir))
+
+
+def _sync_command(run_dir: str | os.PathLike[str]) -> str:
+    """The ``wandb sync`` command that uploads the offline run in ``run_dir``, as printed."""
+    return shell_command("wandb", ["sync", shown_path(run_dir)])
 
 
 def _run_id_for_wandb(run_id: str) -> str:

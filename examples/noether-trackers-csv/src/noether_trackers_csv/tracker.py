@@ -11,6 +11,7 @@ from typing import IO, Any
 
 from noether.core.trackers.base import BaseTracker
 from noether.core.trackers.run_info import RunInfo, RunStatus
+from noether.core.trackers.run_location import RunLocation, shown_path
 from noether.core.trackers.safe_names import safe_component
 from noether.core.trackers.values import Value
 
@@ -70,6 +71,10 @@ class CsvTracker(BaseTracker):
             self._writer.writerow(("summary", "", "_status", json.dumps(status)))
             self._file.close()
             self._file = None
+
+    def run_location(self) -> RunLocation | None:
+        """The run's CSV file (any spreadsheet or ``csv`` reader shows it)."""
+        return RunLocation("csv", shown_path(self.path)) if self.path is not None else None
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

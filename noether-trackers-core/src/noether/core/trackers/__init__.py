@@ -14,6 +14,7 @@ from noether.core.trackers.distributed import reduce_metrics
 from noether.core.trackers.errors import TrackerConfigError, TrackerNotInstalledError
 from noether.core.trackers.media import Histogram, Image, Table
 from noether.core.trackers.run_info import RunInfo, RunStatus
+from noether.core.trackers.run_location import RunLocation
 
 if TYPE_CHECKING:
     from noether.core.trackers.config import create_tracker, load_tracker_section
@@ -25,6 +26,7 @@ __all__ = [
     "Image",
     "NoopTracker",
     "RunInfo",
+    "RunLocation",
     "RunStatus",
     "Table",
     "TrackerConfigError",

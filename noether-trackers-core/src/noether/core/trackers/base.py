@@ -25,8 +25,11 @@ from noether.core.trackers.delivery import DeliveryEngine, DeliveryReport, Deliv
 from noether.core.trackers.errors import TrackerConfigError
 from noether.core.trackers.redaction import redact
 from noether.core.trackers.resume import previous_run
+from noether.core.trackers.run_environment import RUN_ENVIRONMENT_KEY, collect_run_environment
 from noether.core.trackers.run_files import CONFIG_FILE, to_plain, write_yaml
 from noether.core.trackers.run_info import MAX_STEP, RUN_STATUSES, RunInfo, RunStatus
+from noether.core.trackers.run_location import RunLocation
+from noether.core.trackers.summary import SummaryDirections
 from noether.core.trackers.values import VALUE_KINDS, Value, normalise_values, value_kind
 
 logger = logging.getLogger("noether.trackers")
@@ -47,6 +50,9 @@ class BaseTracker:
     supported_values: ClassVar[frozenset[str]] = VALUE_KINDS
     #: Distribution name of the library this backend drives (shown by ``noether-trackers list``).
     backend_library: ClassVar[str | None] = None
+    #: Set by replay: the environment the replayed run recorded (``{}``: none), which ``init``
+    #: stores instead of this process's.
+    _replayed_environment: Any = None
 
     def __init__(self, *, output_path: str | os.PathLike[str] | None = None) -> None:
         self.output_path = Path(output_path) if output_path is not None else None
@@ -61,6 +67,8 @@ class BaseTracker:
         self.required = True
         #: Where this tracker was configured (``tracker[1]``), for error messages.
         self.config_path: str | None = None
+        #: The YAML section's ``summary:`` rules (``create_tracker`` sets them).
+        self.summary_directions = SummaryDirections()
         # Re-entrant: the SIGTERM handler may close the tracker from inside a log() call.
         self._lock = threading.RLock()
         self._closed = False
@@ -69,6 +77,8 @@ class BaseTracker:
         # The engine of a close() under way, until it returns.
         self._closing: DeliveryEngine | None = None
         self._warned: set[tuple[str, str]] = set()
+        # The backends whose _init succeeded (for run_locations).
+        self._started: list[BaseTracker] = []
 
     # ---- what training code calls ------------------------------------------------------------
 
@@ -80,6 +90,7 @@ class BaseTracker:
         stage_name: str | None = None,
         config: Any = None,
         resume_step: int | None = None,
+        summary_directions: Mapping[str, str | Sequence[str]] | None = None,
     ) -> None:
         """Start the run: write ``config.yaml``, open the journal and start every backend.
 
@@ -89,16 +100,33 @@ class BaseTracker:
         fails to start raises :class:`TrackerConfigError` (after the others are closed again);
         an optional one is left out with a warning.
 
+        The stored config (``config.yaml``, the journal, every backend) also holds the run's
+        environment under the reserved key ``run_environment``: host, Python, platform, the
+        versions of noether-trackers and of each backend's library, torch's and CUDA's
+        versions and the GPU names when the program has imported torch (it is never imported
+        for this), world size and nodes, SLURM/torchrun job ids, and the git commit, branch
+        and dirtiness of the working directory's checkout (see
+        :mod:`noether.core.trackers.run_environment`). A config with a top-level
+        ``run_environment`` key raises ValueError.
+
         Re-running with the run id of a run whose journal is in the output path *resumes* it:
         steps continue after the last one logged and the summary covers the whole run. Give
         ``resume_step`` (the step of the checkpoint training restarts from) when that is
         earlier than the last step logged: the points logged before at steps from it on are
         superseded (see :mod:`noether.core.trackers.resume`).
+
+        ``summary_directions`` (``{"min": ["*perplexity*"], "max": [...], "last": [...]}``,
+        glob patterns) says which metrics are best when low or high in the end-of-run summary;
+        these rules come before the YAML section's ``summary:`` and the defaults (see
+        :mod:`noether.core.trackers.summary`).
         """
         if not isinstance(run_name, str) or not run_name:
             raise TypeError(f"init() needs run_name as a non-empty str; got {run_name!r}")
         if resume_step is not None:
             resume_step = _check_step(resume_step, "init() resume_step")
+        directions = SummaryDirections.from_mapping(summary_directions).then(
+            self.summary_directions
+        )
         with self._lock:
             if self.run is not None or self._closed:
                 raise RuntimeError("init() was already called on this tracker")
@@ -106,15 +134,16 @@ class BaseTracker:
             run_id = distributed.shared_run_id(run_id)
             previous = None
             if main_process and self.output_path is not None and self.delivery_settings.journal:
-                previous = previous_run(self.output_path, run_id, resume_step)
+                previous = previous_run(self.output_path, run_id, resume_step, directions)
             self.run = RunInfo(
                 run_name=redact(run_name),  # a URL password in a name is hidden too
                 run_id=run_id,
                 stage_name=redact(stage_name),
-                config=redact(to_plain(config)),
+                config=redact(_run_config(config, self, main_process)),
                 output_path=self.output_path if main_process else None,
                 resumed=previous is not None,
                 resume_step=resume_step if previous is not None else None,
+                summary_directions=directions,
             )
             if resume_step is not None:
                 self._next_step = resume_step
@@ -208,13 +237,15 @@ class BaseTracker:
 
     def close(
         self, timeout: float | None = None, *, status: RunStatus = "finished"
-    ) -> DeliveryReport | None:
+    ) -> DeliveryReport:
         """End the run with ``status``; safe to call twice and before ``init``.
 
         Sends the end-of-run summary (best and last value of every metric) to every backend,
         closes every backend, syncs the journal and writes ``summary.yaml``, all within
         ``timeout`` seconds (default 30) whatever a backend does. Returns (and keeps in
-        :attr:`delivery_report`) what was not delivered, per backend.
+        :attr:`delivery_report`) what was not delivered, per backend: a report without
+        backends when the run had none (no tracking, a rank other than 0, closed before
+        ``init``); a later call returns the first one.
         """
         if status not in RUN_STATUSES:
             raise ValueError(f"close() status must be one of {RUN_STATUSES}; got {status!r}")
@@ -224,12 +255,14 @@ class BaseTracker:
             if not self._closed:
                 self._closed = True
                 engine, self._engine = self._engine, None
-                if self.run is None:
-                    return None
+                if engine is None:  # not started, or nothing to deliver to
+                    self.status = status if self.run is not None else None
+                    self.delivery_report = DeliveryReport(status, ())
+                    return self.delivery_report
                 self.status = status
                 self._closing = engine
-            if engine is None:  # closed already, or nothing to deliver to
-                lifecycle.unregister(self)
+            if engine is None:  # closed already
+                assert self.delivery_report is not None
                 return self.delivery_report
         # A close that finds another under way (SIGTERM arriving while close() waits for a
         # slow backend) makes it hurry and waits for it: the process must not end before the
@@ -277,6 +310,33 @@ class BaseTracker:
     def _close(self, status: RunStatus) -> None:
         """Finish the backend's run; everything must be on disk (or sent) when this returns."""
 
+    def run_location(self) -> RunLocation | None:
+        """Where this backend put the run and how a user looks at it, or None (the default:
+        it does not say). Called after ``_init`` succeeded, also after ``_close``; it must
+        only read what the backend already knows (no I/O that can block)."""
+        return None
+
+    # ---- what the run tells its user ----------------------------------------------------------
+
+    def run_locations(self) -> list[RunLocation]:
+        """Where every started backend put this run and how to look at it, one entry per
+        backend that says (see :meth:`run_location`); empty before ``init`` and without
+        tracking. A backend whose ``run_location`` raises is left out with a warning."""
+        locations = []
+        for backend in self._started:
+            try:
+                location = backend.run_location()
+            except Exception as error:
+                self._warn_once(
+                    "run_location",
+                    type(backend).__name__,
+                    f"{type(backend).__name__}.run_location() failed: {error!r}",
+                )
+                continue
+            if location is not None:
+                locations.append(location)
+        return locations
+
     # ---- plumbing ------------------------------------------------------------------------------
 
     def _backends(self) -> Sequence[BaseTracker]:
@@ -307,6 +367,8 @@ class BaseTracker:
             raise TrackerConfigError(
                 [*problems, "set `required: false` on an entry to run without it"]
             )
+        if self._engine is not None:
+            self._started = [worker.backend for worker in self._engine.workers if worker.started]
 
     def _receive_log(self, values: dict[str, Value], step: int) -> None:
         """Delivery entry point (on this backend's thread): filter, then ``_log``."""
@@ -355,6 +417,27 @@ def _check_step(step: Any, what: str = "log() step") -> int:
     if value > MAX_STEP:
         raise ValueError(f"{what} must be at most {MAX_STEP} (a signed 64-bit int); got {value}")
     return value
+
+
+def _run_config(config: Any, tracker: BaseTracker, main_process: bool) -> dict[str, Any]:
+    """``config`` in plain form with, on the main process of a run that stores anything, the
+    run's environment under :data:`RUN_ENVIRONMENT_KEY` (see
+    :mod:`noether.core.trackers.run_environment`)."""
+    plain = to_plain(config)
+    if RUN_ENVIRONMENT_KEY in plain:
+        raise ValueError(
+            f"init() config key '{RUN_ENVIRONMENT_KEY}' is reserved: the run's environment is "
+            "recorded under it; rename that key in your config"
+        )
+    backends = tracker._backends()
+    if not main_process or (tracker.output_path is None and not backends):
+        return plain
+    environment = tracker._replayed_environment
+    if environment is None:
+        environment = collect_run_environment(type(backend) for backend in backends)
+    if environment != {}:
+        plain[RUN_ENVIRONMENT_KEY] = environment
+    return plain
 
 
 class NoopTracker(BaseTracker):

@@ -23,15 +23,40 @@ from noether.core.trackers.base import BaseTracker, FanoutTracker, NoopTracker
 from noether.core.trackers.delivery import DeliverySettings
 from noether.core.trackers.errors import TrackerConfigError, TrackerNotInstalledError
 from noether.core.trackers.registry import TrackerKind, TrackerRegistry, get_registry
-from noether.core.trackers.schema import Option, check_options, tracker_options
+from noether.core.trackers.schema import Constraint, Option, check_options, tracker_options
+from noether.core.trackers.summary import SummaryDirections, directions_problem
 
 SECTION = "tracker"
 #: Constructor parameters the core passes itself; they are not YAML options.
 CORE_PARAMETERS = frozenset({"output_path"})
+
+
+class DirectionRules(Constraint):
+    """The schema constraint of a ``summary:`` option: min/max/last keys, glob pattern values."""
+
+    def applies(self, value: Any) -> bool:
+        """Every non-null value is checked."""
+        return value is not None
+
+    def holds(self, value: Any) -> bool:
+        """True when ``value`` is a valid ``summary:`` mapping."""
+        return directions_problem(value) is None
+
+    def describe(self) -> str:
+        """What the option holds."""
+        return "min/max/last: glob patterns"
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with ``value``, naming the direction it is about."""
+        return directions_problem(value) if self.applies(value) else None
+
+
 #: Options every entry accepts besides its kind's own; the core consumes them.
 ENTRY_OPTIONS = {
     # false: if this backend fails to start, train without it instead of stopping the run
     "required": Option("required", bool, True),
+    # the run's metric directions (min/max/last: glob patterns); see summary.SummaryDirections
+    "summary": Option("summary", dict[str, list[str] | str] | None, None, (DirectionRules(),)),
 }
 
 
@@ -164,6 +189,7 @@ def check_tracker_section(
             entries.append(entry)
     if problems:
         raise TrackerConfigError(problems)
+    summary_directions(entries)  # two entries must not disagree about a metric
     return entries
 
 
@@ -186,7 +212,30 @@ def create_tracker(
     front = trackers[0] if len(trackers) == 1 else FanoutTracker(trackers, output_path=output_path)
     if delivery is not None:
         front.delivery_settings = delivery
+    front.summary_directions = summary_directions(entries)
     return front
+
+
+def summary_directions(entries: Sequence[TrackerEntry]) -> SummaryDirections:
+    """The ``summary:`` rules of every entry, in order (they describe the one run, so a list
+    may give them on any entry); TrackerConfigError when two entries give one pattern two
+    directions."""
+    directions = SummaryDirections()
+    seen: dict[str, tuple[str, str]] = {}
+    problems = []
+    for entry in entries:
+        rules = SummaryDirections.from_mapping(entry.options.get("summary"))
+        for pattern, direction in rules.rules:
+            earlier = seen.setdefault(pattern.lower(), (entry.path, direction.value))
+            if earlier[1] != direction.value:
+                problems.append(
+                    f"{entry.path}.summary.{direction.value}: pattern {pattern!r} is "
+                    f"'{earlier[1]}' in {earlier[0]}.summary; give it one direction"
+                )
+        directions = directions.then(rules)
+    if problems:
+        raise TrackerConfigError(problems)
+    return directions
 
 
 def _is_whole_config(data: Any) -> bool:
@@ -210,6 +259,7 @@ def _refuse_whole_config(section: Any, path: str) -> None:
 def _build(entry: TrackerEntry, output_path: str | os.PathLike[str] | None) -> BaseTracker:
     options = dict(entry.options)
     required = options.pop("required", True)
+    options.pop("summary", None)  # the run's, not the backend's: see summary_directions
     try:
         tracker = entry.kind.tracker_class(output_path=output_path, **options)
     except (TypeError, ValueError) as error:

@@ -131,7 +131,9 @@ class DeliveryEngine:
         directory = run.output_path if settings.journal else None
         self.journal = JournalWriter(directory) if directory is not None else None
         # a resumed run's summary covers what its earlier processes logged too
-        self.metrics = previous.metrics if previous is not None else MetricSummary()
+        self.metrics = (
+            previous.metrics if previous is not None else MetricSummary(run.summary_directions)
+        )
         self.user_summary: dict[str, Value] = dict(previous.user_summary) if previous else {}
         self.report: DeliveryReport | None = None
         self._pending: deque[tuple[Any, ...]] = deque()
@@ -163,6 +165,7 @@ class DeliveryEngine:
                     "run_id": self.run.run_id,
                     "stage_name": self.run.stage_name,
                     "config": self.run.config,
+                    "summary_directions": self.run.summary_directions.to_pairs(),
                 }
             )
             if self.run.resume_step is not None:

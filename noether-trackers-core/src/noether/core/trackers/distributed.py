@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -67,13 +68,13 @@ def shared_run_id(run_id: str | None) -> str:
 
     With torch.distributed initialised, rank 0 draws it and broadcasts it; otherwise it is
     derived from the launcher's job id (torchrun's ``TORCHELASTIC_RUN_ID``, SLURM's
-    ``SLURM_JOB_ID``); a single process draws a random one.
+    ``SLURM_JOB_ID``); a single process draws a new one (:func:`new_run_id`).
     """
     if run_id:
         return run_id
     distributed = _torch_distributed()
     if distributed is not None and distributed.get_world_size() > 1:
-        drawn = [os.urandom(6).hex() if distributed.get_rank() == 0 else None]
+        drawn = [new_run_id() if distributed.get_rank() == 0 else None]
         distributed.broadcast_object_list(drawn, src=0)
         return str(drawn[0])
     if world_size() > 1:
@@ -81,7 +82,13 @@ def shared_run_id(run_id: str | None) -> str:
             job = os.environ.get(name, "")
             if job and job != "none":
                 return re.sub(r"[^A-Za-z0-9_.-]", "-", job)
-    return os.urandom(6).hex()
+    return new_run_id()
+
+
+def new_run_id() -> str:
+    """A fresh run id that sorts by start time and names a directory as it is:
+    ``20261128-093015-3fa9c1`` (local time, then 24 random bits against collisions)."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}"
 
 
 def reduce_metrics(metrics: Mapping[str, float], op: ReduceOp = "mean") -> dict[str, float]:

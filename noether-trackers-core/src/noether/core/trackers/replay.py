@@ -9,6 +9,7 @@ read only from the run's own ``media/`` folder.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -18,7 +19,11 @@ from noether.core.trackers.config import create_tracker
 from noether.core.trackers.delivery import DeliveryReport, DeliverySettings
 from noether.core.trackers.journal import JournalError, JournalReader
 from noether.core.trackers.resume import kept_log_records
+from noether.core.trackers.run_environment import RUN_ENVIRONMENT_KEY
 from noether.core.trackers.run_info import RUN_STATUSES, RunStatus
+from noether.core.trackers.summary import SummaryDirections
+
+logger = logging.getLogger("noether.trackers")
 
 #: Called with (records done, records in all) as replay goes on.
 Progress = Callable[[int, int], None]
@@ -77,11 +82,19 @@ def push_records(
     ``tracker_section`` writing under ``output_path``; returns what ``close()`` reported."""
     tracker = create_tracker(tracker_section, output_path, delivery=DeliverySettings(journal=False))
     first = next(record for record in records if record["op"] == "init")
+    config, environment = first["config"], None
+    if isinstance(config, dict) and RUN_ENVIRONMENT_KEY in config:
+        config = dict(config)
+        environment = config.pop(RUN_ENVIRONMENT_KEY)
+    # the environment the run recorded, not this machine's (none if it recorded none)
+    tracker._replayed_environment = environment or {}
+    # the run's own metric directions first: its summary is the same as when it ran
+    tracker.summary_directions = _journaled_directions(first).then(tracker.summary_directions)
     tracker.init(
         run_name=first["run_name"],
         run_id=first["run_id"],
         stage_name=first["stage_name"],
-        config=first["config"],
+        config=config,
     )
     status: RunStatus = "failed"
     try:
@@ -129,3 +142,13 @@ class ProgressBar:
 def progress_bar(width: int = 40) -> ProgressBar:
     """A one-line progress bar on stderr."""
     return ProgressBar(width)
+
+
+def _journaled_directions(init_record: dict[str, Any]) -> SummaryDirections:
+    """The summary directions an ``init`` record holds (none in journals written before they
+    were journaled, or when unreadable: the defaults then apply, with a warning)."""
+    try:
+        return SummaryDirections.from_pairs(init_record.get("summary_directions", []))
+    except ValueError as error:
+        logger.warning("the journal's summary directions are unreadable (%s); ignoring them", error)
+        return SummaryDirections()

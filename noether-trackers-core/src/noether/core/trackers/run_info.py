@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
+
+from noether.core.trackers.summary import SummaryDirections
 
 #: How a run ended: passed to every backend's ``_close`` and written to ``summary.yaml``.
 RunStatus: TypeAlias = Literal["finished", "failed", "interrupted", "terminated"]
@@ -30,6 +32,9 @@ class RunInfo:
     #: With ``resumed``: the step training restarted from; points logged before at steps at or
     #: after it are superseded (a backend that can should drop them, e.g. TensorBoard purges).
     resume_step: int | None = None
+    #: The user's rules for which metrics are best when low or high; ``direction(key)`` gives
+    #: a metric's (``min``, ``max`` or ``last``), e.g. for a backend's own run summary.
+    summary_directions: SummaryDirections = field(default_factory=SummaryDirections)
 
     @property
     def display_name(self) -> str:

@@ -13,11 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from noether.core.callbacks.base import CallbackBase
+from noether.core.trackers import distributed
 from noether.core.trackers.base import BaseTracker, status_for_exception
 from noether.core.trackers.config import SECTION, create_tracker
 from noether.core.trackers.errors import TrackerConfigError
 from noether.core.trackers.run_files import to_plain_value
 from noether.core.trackers.run_info import RunStatus
+from noether.core.trackers.safe_names import safe_component
+
+#: Where runs go when no output path is given: one directory per run id below it.
+DEFAULT_OUTPUT_ROOT = Path("outputs")
 
 #: A training step: receives the global step number, returns the metrics it produced.
 StepFunction = Callable[[int], Mapping[str, Any]]
@@ -28,22 +33,31 @@ class Trainer:
 
     ``config`` is the whole run config (a mapping or omegaconf node); its ``tracker:`` section
     selects the backend(s) and the rest is logged as the run's hyperparameters.
+
+    One output directory holds one run. Without an ``output_path`` the run writes to
+    ``outputs/<run_id>``, so each run gets a directory of its own; a run id is drawn when none
+    is given (the same on every rank). Giving the ``run_id`` of an earlier run (with its
+    output path, if it was not the default) resumes that run, as a job restarted after
+    preemption does; ``resume_step`` says from which step when training restarts from a
+    checkpoint.
     """
 
     def __init__(
         self,
         config: Mapping[str, Any],
         *,
-        output_path: str | os.PathLike[str],
+        output_path: str | os.PathLike[str] | None = None,
         run_name: str,
         run_id: str | None = None,
         stage_name: str | None = None,
         callbacks: Iterable[CallbackBase] = (),
         resume_step: int | None = None,
     ) -> None:
-        self.output_path = Path(output_path)
+        self.run_id = distributed.shared_run_id(run_id)
+        self.output_path = (
+            Path(output_path) if output_path is not None else default_output_path(self.run_id)
+        )
         self.run_name = run_name
-        self.run_id = run_id
         self.stage_name = stage_name
         #: The step of the checkpoint a restarted run trains from (see ``BaseTracker.init``).
         self.resume_step = resume_step
@@ -94,3 +108,9 @@ class Trainer:
                 callback.after_epoch(self, epoch)
         for callback in self.callbacks:
             callback.after_training(self)
+
+
+def default_output_path(run_id: str) -> Path:
+    """The output directory of run ``run_id`` when the user gives none: ``outputs/<run_id>``
+    (the run id is data, so it always names one directory right below ``outputs``)."""
+    return DEFAULT_OUTPUT_ROOT / safe_component(run_id)
