@@ -1,7 +1,10 @@
 """Example: a small numpy regression trained by the reference trainer, tracked from YAML.
 
-    python examples/train.py                                   # TensorBoard (default config)
-    python examples/train.py --config examples/configs/fanout.yaml --output outputs/fanout
+    python examples/train.py                                    # TensorBoard (default config)
+    python examples/train.py --config examples/configs/fanout.yaml  # all three backends
+
+Each run writes to a directory of its own, ``outputs/example/<run id>``, and prints where
+every backend put it and how to look at it.
 
 Every metric reaches the tracker through a callback's ``self.tracker.log({...})``.
 """
@@ -20,6 +23,8 @@ from omegaconf import OmegaConf
 from noether.core.callbacks import CallbackBase
 from noether.core.trackers import Histogram, Image, Table, TrackerConfigError
 from noether.core.trackers.config import load_config_file
+from noether.core.trackers.distributed import new_run_id
+from noether.core.trackers.safe_names import safe_component
 from noether.core.trackers.trainer import Trainer
 
 HERE = Path(__file__).resolve().parent
@@ -112,9 +117,13 @@ class EvaluationCallback(CallbackBase):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(HERE / "configs" / "tensorboard.yaml"))
-    parser.add_argument("--output", default="outputs/example")
+    parser.add_argument(
+        "--output", help="the run's output directory (default: outputs/example/RUN_ID)"
+    )
     parser.add_argument("--run-name", default="example")
-    parser.add_argument("--run-id", default=None)
+    parser.add_argument(
+        "--run-id", help="continue the run with this id, e.g. after preemption (default: new run)"
+    )
     args = parser.parse_args()
 
     try:
@@ -124,12 +133,15 @@ def main() -> None:
     config = OmegaConf.merge(OmegaConf.load(HERE / "configs" / "hyperparameters.yaml"), user_config)
     train = config.train
     model = LinearRegression(train.features, train.learning_rate, train.batch_size, train.seed)
+    # One directory per run: running the example again starts a new run next to this one.
+    run_id = args.run_id or new_run_id()
+    output = Path(args.output or Path("outputs", "example", safe_component(run_id)))
     try:
         trainer = Trainer(
             config,
-            output_path=args.output,
+            output_path=output,
             run_name=args.run_name,
-            run_id=args.run_id,
+            run_id=run_id,
             callbacks=[
                 TrainLossCallback(model, every=10),
                 EvaluationCallback(model, train.steps_per_epoch),
@@ -140,9 +152,13 @@ def main() -> None:
         )
     except TrackerConfigError as error:  # also a backend refusing its options at init
         fail(f"{args.config}: {error}")
-    print(f"run '{args.run_name}' {status}; output in {args.output}/")
-    for line in view_hints(trainer, Path(args.output)):
-        print(line)
+    if not output.exists():  # tracking disabled: no run, no files
+        print(f"run '{args.run_name}' (id {run_id}) {status}; tracking is disabled: no files")
+        return
+    print(f"run '{args.run_name}' (id {run_id}) {status}; output in {output}/")
+    for location in trainer.tracker.run_locations():
+        print(location.describe())
+    print(f"summary: {output / 'summary.yaml'}")
 
 
 def fail(message: str) -> NoReturn:
@@ -150,30 +166,6 @@ def fail(message: str) -> NoReturn:
     message names every problem with its YAML path; a traceback would only bury it."""
     print(message, file=sys.stderr)
     raise SystemExit(2)
-
-
-def view_hints(trainer: Trainer, output: Path) -> list[str]:
-    """How to look at what each configured backend wrote: commands that run as printed."""
-    hints = []
-    for tracker in getattr(trainer.tracker, "trackers", [trainer.tracker]):
-        log_dir = getattr(tracker, "log_dir", None)
-        if log_dir is not None:
-            hints.append(f"view it: {installed_command('tensorboard')} --logdir {log_dir}")
-    summary = output / "summary.yaml"
-    if summary.is_file():  # tracking disabled: no run, no files
-        hints.append(f"summary: {summary}")
-    return hints
-
-
-def installed_command(name: str) -> str:
-    """The console script ``name`` installed beside the Python running this example, as a
-    user can type it from here (``.venv/bin/tensorboard`` from the repository root): the
-    virtual environment need not be activated for it to run."""
-    script = Path(sys.executable).parent / name
-    try:
-        return str(script.relative_to(Path.cwd()))
-    except ValueError:  # not below the current directory
-        return str(script)
 
 
 if __name__ == "__main__":

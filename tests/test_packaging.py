@@ -6,10 +6,15 @@ import ast
 import importlib.metadata
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tomllib
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 DISTRIBUTIONS = [
@@ -82,3 +87,89 @@ def test_a_distribution_declares_exactly_what_it_imports(distribution: Path) -> 
 def test_the_core_never_imports_a_backend_library() -> None:
     core_imports = imported_modules(ROOT / "noether-trackers-core" / "src")
     assert core_imports & BACKENDS == set()
+
+
+# What PyPI shows for the four published distributions (scripts/check-wheels checks the same in
+# the built wheels' METADATA, with twine and PyPI's own readme renderer and classifier list).
+PUBLISHED = sorted(ROOT.glob("noether-trackers-*"))
+PYTHON_CLASSIFIER = re.compile(r"Programming Language :: Python :: 3\.(\d+)$")
+
+
+def project_of(distribution: Path) -> dict[str, Any]:
+    project: dict[str, Any] = tomllib.loads((distribution / "pyproject.toml").read_text())[
+        "project"
+    ]
+    return project
+
+
+def python_minors(project: dict[str, Any]) -> list[int]:
+    return sorted(
+        int(match[1])
+        for classifier in project.get("classifiers", [])
+        if (match := PYTHON_CLASSIFIER.match(classifier))
+    )
+
+
+def test_the_published_distributions_are_the_four_of_the_readme() -> None:
+    assert [path.name for path in PUBLISHED] == [
+        "noether-trackers-core",
+        "noether-trackers-tensorboard",
+        "noether-trackers-trackio",
+        "noether-trackers-wandb",
+    ]
+
+
+@pytest.mark.parametrize("distribution", PUBLISHED, ids=lambda path: path.name)
+def test_a_published_distribution_has_a_readme_pypi_can_show(distribution: Path) -> None:
+    project = project_of(distribution)
+    assert project["description"].strip()
+    readme = distribution / project["readme"]
+    assert readme.suffix == ".md" and readme.read_text().strip()
+    links = re.findall(r"\]\(\s*<?([^)\s>]+)", readme.read_text())
+    relative = [link for link in links if not re.match(r"(https?:|mailto:|#)", link)]
+    assert relative == [], "relative links in a readme are dead on PyPI"
+
+
+@pytest.mark.parametrize("distribution", PUBLISHED, ids=lambda path: path.name)
+def test_a_published_distribution_states_its_license_and_python_versions(
+    distribution: Path,
+) -> None:
+    project = project_of(distribution)
+    classifiers = project.get("classifiers", [])
+    # PEP 639: an SPDX expression, and then no `License ::` classifier beside it
+    assert isinstance(project.get("license"), str) and project["license"].strip()
+    assert not [classifier for classifier in classifiers if classifier.startswith("License ::")]
+    allowed = SpecifierSet(project["requires-python"])
+    minors = python_minors(project)
+    assert minors, "no 'Programming Language :: Python :: 3.X' classifier"
+    assert Version(f"3.{minors[0]}") in allowed
+    assert Version(f"3.{minors[0] - 1}") not in allowed, "the lowest Python allowed is not named"
+    assert minors == list(range(minors[0], minors[-1] + 1)), "a Python version is skipped"
+    assert all(Version(f"3.{minor}") in allowed for minor in minors)
+    assert sys.version_info[1] in minors, "the Python the suite runs on is not named"
+    assert "Programming Language :: Python :: 3 :: Only" in classifiers
+    assert len(set(classifiers)) == len(classifiers), "a classifier is repeated"
+
+
+def test_the_published_distributions_agree_on_version_license_and_python() -> None:
+    projects = {path.name: project_of(path) for path in PUBLISHED}
+
+    def field(value_of: Callable[[dict[str, Any]], object]) -> set[str]:
+        return {repr(value_of(project)) for project in projects.values()}
+
+    assert len(field(lambda project: project["version"])) == 1
+    assert len(field(lambda project: project["license"])) == 1
+    assert len(field(lambda project: project["requires-python"])) == 1
+    assert len(field(python_minors)) == 1
+    core_version = Version(projects["noether-trackers-core"]["version"])
+    for name, project in projects.items():
+        for requirement in map(Requirement, project.get("dependencies", [])):
+            if canonical(requirement.name) == "noether-trackers-core":
+                assert core_version in requirement.specifier, name
+
+
+@pytest.mark.parametrize("distribution", PUBLISHED, ids=lambda path: path.name)
+def test_a_published_distribution_links_its_project_pages(distribution: Path) -> None:
+    urls = project_of(distribution).get("urls", {})
+    assert urls, "no [project.urls]"
+    assert all(url.startswith("https://") for url in urls.values())
