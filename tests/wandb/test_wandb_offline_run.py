@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 from PIL import Image as PILImage
+from stored_configs import user_config
 
 from noether.core.trackers import Histogram, Image, Table, create_tracker
 from noether.core.trackers.redaction import REDACTED
@@ -159,7 +160,7 @@ def test_one_run_named_after_run_and_stage_with_run_id(shared: SharedRun) -> Non
 
 
 def test_config_is_intact_and_redacted(shared: SharedRun) -> None:
-    assert shared.records.config() == {
+    assert user_config(shared.records.config()) == {
         "optimizer": {"name": "adamw", "lr": 1e-3, "betas": [0.9, 0.999]},
         "schedule": None,
         "layers": [64, 64],

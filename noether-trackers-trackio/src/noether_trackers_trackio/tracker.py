@@ -12,10 +12,11 @@ from typing import Annotated, Any, Literal
 
 from noether.core.trackers.base import BaseTracker
 from noether.core.trackers.run_info import RunInfo, RunStatus
+from noether.core.trackers.run_location import RunLocation, shell_command, shown_path
 from noether.core.trackers.safe_names import safe_relative_path
 from noether.core.trackers.schema import Finite, Gt
 from noether.core.trackers.values import Value
-from noether_trackers_trackio import console, convert, hub, storage_dir, summary_store
+from noether_trackers_trackio import compat, console, convert, hub, storage_dir, summary_store
 from noether_trackers_trackio.errors import TrackioHubUnreachableError
 
 logger = logging.getLogger("noether.trackers.trackio")
@@ -69,6 +70,8 @@ class TrackioTracker(BaseTracker):
         self.on_space_unreachable = on_space_unreachable
         #: The store this tracker's run went to (set by ``init``).
         self.directory: Path | None = None
+        #: The Space the run logs to (set by ``init``; None: the local store only).
+        self.space_used: str | None = None
         #: The ``trackio.Run`` while the run is open.
         self.trackio_run: Any = None
         #: The name the Trackio run has (set by ``init``): ``name`` or the run's display name,
@@ -91,23 +94,28 @@ class TrackioTracker(BaseTracker):
         try:
             self.run_name = trackio_run_name(self.name or run.display_name)
             space_id, fell_back = self._space_to_use()
+            self.space_used = space_id
             config = convert.trackio_config(run.config)
             self._summary_key = convert.summary_key(config)
             with console.prints_to_logging(logger), _hidden_env(_REMOTE_ENV if fell_back else ()):
                 # A fresh context: trackio.init finishes "the current run" of its context and
                 # records the new one there; this keeps that away from the caller's own
                 # trackio runs and from other Trackio trackers of the same process.
-                self.trackio_run = contextvars.Context().run(
+                options = compat.supported_init_options(
                     trackio.init,
-                    project=self.project,
-                    name=self.run_name,
-                    group=self.group or (run.run_name if run.stage_name else None),
-                    space_id=space_id,
-                    config=config,
-                    # a restarted job (same run id, same output path) continues its run
-                    resume=self.resume or ("allow" if run.resumed else "never"),
-                    private=self.private,
-                    embed=False,  # embedding in a notebook starts a dashboard server
+                    {
+                        "name": self.run_name,
+                        "group": self.group or (run.run_name if run.stage_name else None),
+                        "space_id": space_id,
+                        "config": config,
+                        # a restarted job (same run id, same output path) continues its run
+                        "resume": self.resume or ("allow" if run.resumed else "never"),
+                        "private": self.private,
+                        "embed": False,  # embedding in a notebook starts a dashboard server
+                    },
+                )
+                self.trackio_run = contextvars.Context().run(
+                    trackio.init, project=self.project, **options
                 )
         except BaseException:
             self._release_directory()
@@ -133,21 +141,51 @@ class TrackioTracker(BaseTracker):
                 self._probe.join(self.space_timeout + hub.JOIN_GRACE)
             self._release_directory()
 
+    def run_location(self) -> RunLocation | None:
+        """The run's Space page; or its local store and the ``trackio show`` command that
+        opens the dashboard on it (with ``TRACKIO_DIR=...`` when the store is not the one
+        ``trackio show`` reads by default)."""
+        if self.space_used is not None:
+            return RunLocation("trackio", f"https://huggingface.co/spaces/{self.space_used}")
+        if self.directory is None:
+            return None
+        return RunLocation(
+            "trackio",
+            shown_path(self.directory),
+            self._trackio_command(["show", "--project", self.project]),
+        )
+
     # ---- helpers -------------------------------------------------------------------------------
+
+    def _trackio_command(self, arguments: list[str]) -> str:
+        """A ``trackio`` command on this run's store, as it runs when printed."""
+        assert self.directory is not None
+        store = self.directory
+        default = storage_dir.default_trackio_dir(honour_trackio_dir=False)
+        env = {} if store == default else {"TRACKIO_DIR": str(store)}
+        return shell_command("trackio", arguments, env)
 
     def _finish(self, run: Any, status: RunStatus) -> None:
         summary = {**self._summary, "_status": status}
-        in_place = self._last_step is not None and summary_store.is_local_sqlite(run)
+        logged_rows = self._last_step is not None
+        # True / False / None: this Trackio does not tell (then both ways are taken).
+        local = compat.writes_local_sqlite(run) if logged_rows else False
+        rewrite = compat.config_rewriter() if local is not False else None
+        in_place = bool(local) and rewrite is not None
+        sent = False
         try:
             if not in_place:
-                summary_store.send_with_run(run, self._summary_key, summary, self._last_step or 0)
+                sent = summary_store.send_with_run(
+                    run, self._summary_key, summary, self._last_step or 0, logged_rows=logged_rows
+                )
         finally:
             run.finish()  # joins Trackio's writer thread: everything queued is on disk after it
-        sender = getattr(run, "_local_sender_thread", None)
-        if sender is not None and sender.is_alive():
+        if compat.still_writing(run):
             logger.warning("Trackio did not finish writing run %r in time", run.name)
-        if in_place and not summary_store.rewrite_config(run, self._summary_key, summary):
-            logger.warning("Trackio run %r has no stored config; summary not recorded", run.name)
+        if local is not False:
+            summary_store.record_locally(
+                rewrite, run, self._summary_key, summary, sent=sent, known_local=bool(local)
+            )
 
     def _space_to_use(self) -> tuple[str | None, bool]:
         """The Space to pass to Trackio, and whether the run falls back to local storage.
@@ -179,13 +217,12 @@ class TrackioTracker(BaseTracker):
             raise TrackioHubUnreachableError(_blocking_lookup_message(status))
         logger.warning(
             "Trackio Space '%s' is unreachable (%s); logging run '%s' locally to %s instead. "
-            "Upload it later with: trackio sync --project %s --space-id %s",
+            "Upload it later with: %s",
             space_id,
             where,
             self.run_name,
             self.directory,
-            self.project,
-            space_id,
+            self._trackio_command(["sync", "--project", self.project, "--space-id", space_id]),
         )
         return None, True
 

@@ -27,7 +27,14 @@ def credentials_problem(settings: Any) -> str | None:
     except (ImportError, AttributeError):
         return None  # a wandb without this lookup: wandb.init reports a missing key itself
     try:
-        auth = lookup(host=base_url, source="noether-trackers", prompt=False, update_session=False)
+        try:
+            auth = lookup(
+                host=base_url, source="noether-trackers", prompt=False, update_session=False
+            )
+        except TypeError:
+            # wandb before 0.31 always keeps a key it finds for the session, which is what
+            # its own init would do with it; without a key it changes nothing
+            auth = lookup(host=base_url, source="noether-trackers", prompt=False)
     except TypeError:
         return None  # a different signature: as above
     except Exception as error:  # a key in the wrong format, or conflicting credentials

@@ -1,0 +1,85 @@
+"""The Trackio backend says where its run went: the store, and a ``trackio show`` command that
+opens the dashboard on it when run as printed (``TRACKIO_DIR=...`` in front when the store is
+not the one ``trackio show`` reads by default)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from isolation import as_on_a_fresh_machine
+
+from noether.core.trackers import BaseTracker
+
+Make = Callable[..., BaseTracker]
+
+
+def test_a_store_of_its_own_is_named_in_a_show_command_that_opens_it(
+    make_tracker: Make, subprocess_env: dict[str, str], tmp_path: Path, store: Any
+) -> None:
+    custom = tmp_path / "my store"
+    tracker = make_tracker(trackio_dir=str(custom))
+    tracker.init(run_name="shown")
+    tracker.log({"loss": 0.5})
+    tracker.close()
+    [location] = tracker.run_locations()
+    assert (location.backend, Path(location.where).resolve()) == ("trackio", custom.resolve())
+    assert location.command is not None and location.action == "view it"
+    assert location.command.startswith(f"TRACKIO_DIR='{custom.resolve()}' ")
+    assert location.command.endswith("trackio show --project proj")
+    # as printed, in a shell that knows nothing of this store or of the virtual environment
+    env = as_on_a_fresh_machine(subprocess_env)
+    env.pop("TRACKIO_DIR")
+    log = tmp_path / "show.log"
+    with log.open("w") as output:
+        dashboard = subprocess.Popen(
+            location.command,
+            shell=True,
+            start_new_session=True,  # the shell and trackio: stopped together below
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        found = None
+        while found is None and time.monotonic() < deadline and dashboard.poll() is None:
+            found = re.search(r"launched at: (http://[^/\s]+)", log.read_text())
+            time.sleep(0.1)
+        assert found is not None, log.read_text()
+        request = urllib.request.Request(
+            f"{found.group(1)}/api/get_runs_for_project",
+            json.dumps({"project": "proj"}).encode(),
+            {"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            runs = json.loads(response.read())["data"]
+        assert [run["name"] for run in runs] == ["shown"]  # the run, from its own store
+    finally:
+        os.killpg(dashboard.pid, signal.SIGTERM)
+        dashboard.wait(timeout=30)
+
+
+def test_the_default_store_needs_no_prefix(
+    make_tracker: Make, subprocess_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TRACKIO_DIR")  # the store trackio show reads by default
+    tracker = make_tracker()
+    tracker.init(run_name="default")
+    tracker.close()
+    [location] = tracker.run_locations()
+    assert location.command is not None and "TRACKIO_DIR" not in location.command
+    env = {k: v for k, v in as_on_a_fresh_machine(subprocess_env).items() if k != "TRACKIO_DIR"}
+    done = subprocess.run(
+        f"{location.command} --help", shell=True, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0 and "--project" in done.stdout, done.stderr
