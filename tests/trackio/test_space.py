@@ -7,11 +7,13 @@ answers (a firewall dropping packets looks like that).
 from __future__ import annotations
 
 import logging
+import subprocess
 import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from isolation import as_on_a_fresh_machine
 
 from noether.core.trackers import BaseTracker, TrackerConfigError
 
@@ -35,7 +37,11 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def test_refused_space_falls_back_to_local_with_one_warning(
-    online: None, make_tracker: Make, store: Any, caplog: pytest.LogCaptureFixture
+    online: None,
+    make_tracker: Make,
+    store: Any,
+    caplog: pytest.LogCaptureFixture,
+    subprocess_env: dict[str, str],
 ) -> None:
     tracker = make_tracker(space_id="me/space", space_timeout=5)
     started = time.monotonic()
@@ -50,6 +56,17 @@ def test_refused_space_falls_back_to_local_with_one_warning(
     assert "logging run 'fallback' locally to" in warning
     assert "trackio sync --project proj --space-id me/space" in warning
     assert store.logs("proj", "fallback") == [{"loss": 0.5, "step": 0}]
+    # the upload command runs as printed, without an activated virtual environment
+    command = warning.split("Upload it later with: ")[1]
+    done = subprocess.run(
+        f"{command} --help",
+        shell=True,
+        env=as_on_a_fresh_machine(subprocess_env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "--space-id" in done.stdout, done.stderr
 
 
 def test_refused_space_fails_when_asked_to(
