@@ -103,9 +103,10 @@ class BaseTracker:
         The stored config (``config.yaml``, the journal, every backend) also holds the run's
         environment under the reserved key ``run_environment``: host, Python, platform, the
         versions of noether-trackers and of each backend's library, torch's and CUDA's
-        versions and the GPU names when the program has imported torch (it is never imported
-        for this), world size and nodes, SLURM/torchrun job ids, and the git commit, branch
-        and dirtiness of the working directory's checkout (see
+        versions and the GPU count when the program has imported torch (it is never imported
+        for this; GPU names once the program has initialised CUDA), world size and nodes,
+        SLURM/torchrun job ids, and the git commit, branch and dirtiness of the working
+        directory's checkout (see
         :mod:`noether.core.trackers.run_environment`). A config with a top-level
         ``run_environment`` key raises ValueError.
 
