@@ -207,8 +207,11 @@ def test_replay_of_a_corrupt_journal_is_one_clear_message(
 
 
 CONFIG_ERRORS: dict[str, tuple[str | None, str]] = {
-    "missing file": (None, "{config}: invalid tracker configuration: {config}: no such config"),
-    "not YAML": ("tracker: [unclosed\n", "{config}: invalid tracker configuration: {config}: "),
+    "missing file": (None, "invalid tracker configuration: {config}: no such config"),
+    "not YAML": (
+        "tracker: [unclosed\n",
+        "invalid tracker configuration: {config}: not valid YAML at line 2, column 1: ",
+    ),
     "unknown kind": (
         "tracker:\n  kind: no-such-backend\n",
         "{config}: invalid tracker configuration: tracker.kind: ",
@@ -240,6 +243,7 @@ def test_replay_with_a_wrong_config_is_one_clear_message(
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith(message.format(config=config)), done.stderr
+    assert done.stderr.count(str(config)) == 1, done.stderr  # the file is named once
 
 
 def test_replay_into_a_backend_that_fails_to_start_is_one_clear_message(

@@ -144,8 +144,8 @@ def replay_run(run_dir: str, config_file: str, output: str | None) -> int:
         return _fail(f"{run_dir}: no {JOURNAL_FILE} here: not a run directory")
     try:
         section = load_tracker_section(config_file)
-    except TrackerConfigError as error:
-        return _fail(f"{config_file}: {error}")
+    except TrackerConfigError as error:  # its message names the file (and line and column)
+        return _fail(str(error))
     journal = JournalReader(run_dir)
     try:
         records = replayable_records(journal)
