@@ -4,6 +4,8 @@ process that died leaves no lock behind (issue 9, point 10)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -154,3 +156,52 @@ def test_a_job_restarted_after_sigkill_resumes_normally(
     assert tracker.run is not None and tracker.run.resumed
     tracker.log({"loss": 0.0})
     assert tracker.close() is not None
+
+
+# A training process with a forked worker (as a fork-started data loader has): it prints the
+# worker's pid once the run is live, then trains until it is killed; the worker outlives it.
+WITH_A_FORKED_WORKER = """
+import os, sys, time
+from noether.core.trackers import create_tracker
+
+tracker = create_tracker({"kind": "tensorboard"}, sys.argv[1])
+tracker.init(run_name="forking", run_id="job-1")
+tracker.log({"loss": 1.0})
+tracker.flush()
+worker = os.fork()
+if worker == 0:  # the worker: no tracking, just alive
+    time.sleep(120)
+    os._exit(0)
+print(worker, flush=True)
+while True:
+    tracker.log({"loss": 0.5})
+    time.sleep(0.01)
+"""
+
+
+def test_a_forked_worker_that_outlives_a_killed_job_does_not_lock_its_restart(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    job = subprocess.Popen(
+        [sys.executable, "-c", WITH_A_FORKED_WORKER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env,
+    )
+    assert job.stdout is not None
+    worker = int(job.stdout.readline())
+    try:
+        job.send_signal(signal.SIGKILL)  # preempted hard; its worker lives on
+        job.wait(timeout=30)
+        os.kill(worker, 0)  # still alive
+        restarted = create_tracker({"kind": "tensorboard"}, tmp_path)
+        restarted.init(run_name="forking", run_id="job-1")  # no JournalLockedError
+        assert restarted.run is not None and restarted.run.resumed
+        restarted.log({"loss": 0.25})
+        assert restarted.close().complete
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker, signal.SIGKILL)
+        job.kill()
+        job.wait()

@@ -18,6 +18,7 @@ import os
 import re
 import stat
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,6 +250,7 @@ class JournalLock:
                 raise JournalLockedError(run_dir, same_process=True)
             self._lock_or_raise(run_dir)
             _HELD[self._identity] = self._owner
+            _OPEN_LOCKS.add(self)
 
     def _lock_or_raise(self, run_dir: Path) -> None:
         if fcntl is None:  # no advisory locks (Windows): only the same-process check holds
@@ -295,6 +297,24 @@ class JournalLock:
 #: Journals this process holds the lock of: (device, inode) to the holding process id.
 _HELD: dict[tuple[int, int], int] = {}
 _HELD_GUARD = threading.Lock()
+#: The locks open in this process, for a forked child to let go of.
+_OPEN_LOCKS: weakref.WeakSet[JournalLock] = weakref.WeakSet()
+
+
+def _let_go_in_forked_child() -> None:
+    """A forked child (a data-loader worker, say) shares its parent's locked descriptors: if
+    it outlived a parent killed with SIGKILL, the restarted job would find its run locked.
+    The child closes its copies (the parent keeps its lock) and holds nothing."""
+    global _HELD_GUARD
+    _HELD_GUARD = threading.Lock()  # another thread may have held it at the fork
+    _HELD.clear()
+    for lock in list(_OPEN_LOCKS):
+        lock._close_descriptor()
+    _OPEN_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_let_go_in_forked_child)
 
 
 # ---- reading -------------------------------------------------------------------------------
