@@ -277,3 +277,77 @@ def test_replay_into_an_output_path_that_cannot_be_written_is_one_clear_message(
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith(f"cannot replay {run} into {tmp_path / 'out'}: "), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def png_bomb(width: int, height: int, inflated: int) -> bytes:
+    """A grey PNG that declares ``width`` x ``height`` but whose image data inflates to
+    ``inflated`` zero bytes (a few MB on disk for a GB inflated)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data)
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    deflater, block, parts = zlib.compressobj(1), bytes(16 * 2**20), []
+    for _ in range(inflated // len(block)):
+        parts.append(deflater.compress(block))
+    parts.append(deflater.flush())
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", b"".join(parts))
+        + chunk(b"IEND", b"")
+    )
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "problem"),
+    [
+        (100_000, 100_000, "larger than images are read back"),  # declares 10 GB
+        (64, 64, "does not fit its 64x64 header"),  # declares 4 KB, inflates to 32 MB
+    ],
+)
+def test_a_png_bomb_is_refused_without_inflating_it(width: int, height: int, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        Image.from_png(png_bomb(width, height, 32 * 2**20))
+    picture = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    assert (Image.from_png(Image(picture).to_png()).pixels[..., 0] == picture).all()
+
+
+# Runs the real console script and prints, last, the largest resident size (KiB) any of its
+# processes reached: the replay is this launcher's only child.
+MEASURED_REPLAY = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+sys.stderr.write(done.stderr)
+print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def test_replaying_a_journal_with_a_png_bomb_stays_small_and_replays_the_rest(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    run = tmp_path / "run"
+    make_run(run)
+    [media] = list((run / "media").rglob("*.png"))
+    media.write_bytes(png_bomb(64, 64, 1536 * 2**20))  # ~1.5 MB that inflates to 1.5 GB
+    config = tmp_path / "replay.yaml"
+    config.write_text("tracker:\n  kind: tensorboard\n")
+    command = [str(COMMAND), "replay", str(run), "--to", str(config)]
+    command += ["--output", str(tmp_path / "out")]
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURED_REPLAY, *command],
+        capture_output=True,
+        text=True,
+        env=subprocess_env,
+        timeout=300,
+    )
+    status, peak_kib = (int(word) for word in done.stdout.split()[-2:])
+    assert status == 0, done.stderr
+    assert peak_kib < 400 * 1024, f"the replay reached {peak_kib // 1024} MiB"
+    assert "skipped 1" in done.stderr and "does not fit its 64x64 header" in done.stderr
+    events = EventAccumulator(str(tmp_path / "out" / "tensorboard_logs"))
+    events.Reload()
+    assert [event.step for event in events.Scalars("loss")] == [0, 1, 2, 3, 4]

@@ -28,6 +28,9 @@ def _numpy() -> Any:
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: The most bytes a PNG may inflate to when read back, an 8192 x 8192 RGBA image (256 MiB): a
+#: journal's media file is data, and a small one may declare or inflate to gigabytes.
+MAX_DECODED_PNG_BYTES = 8192 * (1 + 8192 * 4)
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,22 +94,39 @@ class Image:
 
     @classmethod
     def from_png(cls, png: bytes, caption: str | None = None) -> Image:
-        """Decode a PNG written by :meth:`to_png` (8-bit, unfiltered rows; not general PNG)."""
+        """Decode a PNG written by :meth:`to_png` (8-bit, unfiltered rows; not general PNG).
+
+        The PNG is data (a journal's media file, maybe damaged or hostile): ValueError for
+        anything else, and never more memory than the image it declares, at most
+        :data:`MAX_DECODED_PNG_BYTES` (a small file that inflates to gigabytes is refused
+        before it is inflated, or as soon as it inflates past what it declares).
+        """
         if not png.startswith(PNG_SIGNATURE):
             raise ValueError("not a PNG file")
         position, chunks = len(PNG_SIGNATURE), dict[bytes, bytes]()
-        while position < len(png):
+        while position + 8 <= len(png):
             (length,) = struct.unpack(">I", png[position : position + 4])
             kind = png[position + 4 : position + 8]
             chunks[kind] = chunks.get(kind, b"") + png[position + 8 : position + 8 + length]
             position += 12 + length
+        if len(chunks.get(b"IHDR", b"")) < 10 or b"IDAT" not in chunks:
+            raise ValueError("a truncated PNG (no header or no image data)")
         width, height, depth, color_type = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
         channels = {0: 1, 2: 3, 6: 4}.get(color_type)
         if depth != 8 or channels is None:
             raise ValueError("only 8-bit grey, RGB or RGBA PNGs written by Image.to_png decode")
+        size = height * (1 + width * channels)
+        if size > MAX_DECODED_PNG_BYTES:
+            raise ValueError(
+                f"a {width}x{height} PNG is larger than images are read back "
+                f"({MAX_DECODED_PNG_BYTES // 2**20} MiB)"
+            )
+        inflater = zlib.decompressobj()
+        data = inflater.decompress(chunks[b"IDAT"], size + 1)  # never more than it declares
+        if len(data) != size:
+            raise ValueError(f"the PNG's image data does not fit its {width}x{height} header")
         np = _numpy()
-        rows = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), dtype=np.uint8)
-        rows = rows.reshape(height, 1 + width * channels)
+        rows = np.frombuffer(data, dtype=np.uint8).reshape(height, 1 + width * channels)
         if rows[:, 0].any():
             raise ValueError("filtered PNG rows are not supported (not written by Image.to_png)")
         return cls(rows[:, 1:].reshape(height, width, channels), caption=caption)
