@@ -17,7 +17,7 @@ from wandb_file import WandbRunFile
 
 from noether.core.trackers import FanoutTracker, Histogram, Image, Table, create_tracker
 from noether_trackers_csv.tracker import CsvTracker
-from noether_trackers_trackio import TrackioTracker
+from noether_trackers_trackio import TrackioTracker, use_trackio_dir
 from noether_trackers_wandb import WandBTracker
 
 SECTION = [
@@ -103,7 +103,9 @@ def test_every_value_reaches_every_backend_and_w_and_b_cleans_up(
     # Trackio, through its own storage API
     from trackio.sqlite_storage import SQLiteStorage
 
-    logs = SQLiteStorage.get_logs("fanout-every-value", trackio.run_name)
+    assert trackio.directory is not None
+    with use_trackio_dir(trackio.directory):  # trackio read its store once, when imported
+        logs = SQLiteStorage.get_logs("fanout-every-value", trackio.run_name)
     assert [log["loss"] for log in logs if "loss" in log] == [0.5]
     assert any("sample" in log and "weights" in log and "preds" in log for log in logs)
 
