@@ -15,7 +15,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from wandb_file import WandbRunFile
 
-from noether.core.trackers import FanoutTracker, Histogram, Image, Table, create_tracker
+from noether.core.trackers import Histogram, Image, Table, Tracker, create_tracker
 from noether_trackers_csv.tracker import CsvTracker
 from noether_trackers_trackio import TrackioTracker, use_trackio_dir
 from noether_trackers_wandb import WandBTracker
@@ -51,8 +51,10 @@ def test_every_value_reaches_every_backend_and_w_and_b_cleans_up(
     monkeypatch.chdir(tmp_path)
     threads_before = set(threading.enumerate())
     tracker = create_tracker(SECTION, tmp_path / "out")
-    assert isinstance(tracker, FanoutTracker)
+    assert type(tracker) is Tracker and len(tracker.backends) == 4
     tracker.init(run_name="every-value", run_id="fan-1")
+    # every backend was started with the run's own information, exactly as when alone
+    assert all(backend.run is tracker.run for backend in tracker.backends)  # type: ignore[attr-defined]
     pixels = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
     tracker.log({"loss": 0.5, "note": "hello"}, step=0)
     tracker.log(
@@ -65,9 +67,13 @@ def test_every_value_reaches_every_backend_and_w_and_b_cleans_up(
     )
     tracker.set_summary("best_epoch", 3)
     report = tracker.close()
-    assert report.complete and len(report.backends) == 4
+    assert report.complete  # and one report per backend, each of its own calls:
+    assert [(r.backend, r.offered, r.delivered) for r in report.backends] == [
+        (name, 6, 6)  # start, two logs, a summary, the final summary, close
+        for name in ("TensorboardTracker", "WandBTracker", "TrackioTracker", "CsvTracker")
+    ]
 
-    _, wandb_backend, trackio, csv_backend = tracker.trackers
+    _, wandb_backend, trackio, csv_backend = tracker.backends
     assert isinstance(wandb_backend, WandBTracker) and wandb_backend.run_dir is not None
     assert isinstance(trackio, TrackioTracker) and isinstance(csv_backend, CsvTracker)
     assert trackio.run_name is not None and csv_backend.path is not None
@@ -115,3 +121,24 @@ def test_every_value_reaches_every_backend_and_w_and_b_cleans_up(
     assert {"record": "scalar", "step": "0", "key": "loss", "value": "0.5"} in rows_csv
     assert {"record": "text", "step": "0", "key": "note", "value": "hello"} in rows_csv
     assert not any(row["key"] in ("sample", "weights", "preds") for row in rows_csv)
+
+
+def test_w_and_b_beside_another_backend_leaves_no_table_artifact_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leak issue 11 reported: ``tracker: [wandb, csv]`` with a Table left the W&B table
+    artifact in wandb's process-wide cache, because a backend in a fan-out never learnt its
+    run. Each backend now starts with the run's information, alone or not."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temporary))
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    tracker = create_tracker([{"kind": "wandb", "mode": "offline"}, {"kind": "csv"}], tmp_path)
+    tracker.init(run_name="leak", run_id="leak-1")
+    tracker.log({"preds": Table(["a", "b"], [[1, "x"], [2, "y"]])}, step=0)
+    assert tracker.close().complete
+    wandb_backend, _ = tracker.backends
+    assert isinstance(wandb_backend, WandBTracker) and wandb_backend.run is tracker.run
+    assert wandb_backend.wandb_run_id is not None
+    assert not [name for name in cached_artifact_names() if wandb_backend.wandb_run_id in name]
+    assert not list(temporary.rglob("*.table.json"))

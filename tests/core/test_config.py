@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from noether.core.trackers import FanoutTracker, NoopTracker, TrackerConfigError, create_tracker
+from noether.core.trackers import NoopTracker, Tracker, TrackerConfigError, create_tracker
 from noether.core.trackers.config import check_tracker_section, load_tracker_section
-from noether.core.trackers.registry import TrackerRegistry
+from noether.core.trackers.registry import TrackerRegistry, get_registry
 from recording_plugins import RecordingTracker, registry_with_test_plugin
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "configs"
@@ -153,20 +153,29 @@ def test_a_kind_never_imports_a_module(registry) -> None:
     assert "antigravity" not in sys.modules
 
 
-def test_null_gives_the_noop_tracker(registry) -> None:
-    assert isinstance(create_tracker(None, registry=registry), NoopTracker)
-    assert isinstance(
-        create_tracker(OmegaConf.create({"tracker": None}).tracker, registry=registry), NoopTracker
-    )
+def test_null_and_noop_give_a_run_without_backends(tmp_path) -> None:
+    for section in (None, OmegaConf.create({"tracker": None}).tracker, {"kind": "noop"}):
+        tracker = create_tracker(section, tmp_path)
+        assert isinstance(tracker, Tracker) and tracker.backends == ()
+        tracker.init(run_name="off")
+        tracker.log({"loss": 1.0})
+        tracker.close()
+    assert list(tmp_path.iterdir()) == []  # no tracking stores nothing
+
+
+def test_the_noop_kind_is_the_noop_backend() -> None:
+    assert get_registry().resolve("noop").tracker_class is NoopTracker
 
 
 def test_short_dotted_and_alias_kinds_resolve_to_the_same_class(registry) -> None:
     from noether_trackers_tensorboard import TensorboardTracker
 
     for kind in ("tensorboard", "noether.core.trackers.TensorboardTracker"):
-        assert type(create_tracker({"kind": kind}, registry=registry)) is TensorboardTracker
+        [backend] = create_tracker({"kind": kind}, registry=registry).backends
+        assert type(backend) is TensorboardTracker
     for kind in ("recorder", "test.Recorder", "noether.core.trackers.RecordingTracker"):
-        assert type(create_tracker({"kind": kind}, registry=registry)) is RecordingTracker
+        [backend] = create_tracker({"kind": kind}, registry=registry).backends
+        assert type(backend) is RecordingTracker
 
 
 def test_a_list_fans_out_to_every_entry(registry, tmp_path) -> None:
@@ -175,11 +184,11 @@ def test_a_list_fans_out_to_every_entry(registry, tmp_path) -> None:
         tmp_path,
         registry=registry,
     )
-    assert isinstance(tracker, FanoutTracker)
+    assert type(tracker) is Tracker and len(tracker.backends) == 2
     tracker.init(run_name="fan")
     tracker.log({"loss": 1.0})
     tracker.close()
-    for child in tracker.trackers:
+    for child in tracker.backends:
         assert isinstance(child, RecordingTracker)
         assert child.logged() == [({"loss": 1.0}, 0)]
 
@@ -187,8 +196,8 @@ def test_a_list_fans_out_to_every_entry(registry, tmp_path) -> None:
 def test_env_interpolation_is_resolved(registry, monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("NOETHER_TEST_LOGDIR", "custom_logs")
     section = OmegaConf.create({"kind": "tensorboard", "log_dir": "${oc.env:NOETHER_TEST_LOGDIR}"})
-    tracker = create_tracker(section, tmp_path, registry=registry)
-    assert tracker.log_dir == tmp_path / "custom_logs"
+    [backend] = create_tracker(section, tmp_path, registry=registry).backends
+    assert backend.log_dir == tmp_path / "custom_logs"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("name", ["tensorboard.yaml", "disabled.yaml"])

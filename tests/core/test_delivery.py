@@ -116,7 +116,8 @@ def test_a_backend_that_falls_behind_reads_its_overflow_back_from_the_journal(
     assert logging_time < 1.5  # the slow backend needs 300 x 5 ms: the loop did not wait for it
     assert longest_queue <= 22  # memory stays bounded: capacity plus one span
     assert report is not None and report.complete
-    slow = tracker.trackers[0]  # type: ignore[attr-defined]
+    slow = tracker.backends[0]
+    assert isinstance(slow, RecordingTracker)
     logged = slow.logged()
     assert [step for _, step in logged] == list(range(300))  # every call, in order
     assert [values["loss"] for values, _ in logged] == [float(step) for step in range(300)]
@@ -179,7 +180,7 @@ def test_eight_threads_each_call_reaches_every_backend_once_in_order(
         thread.join()
     report = tracker.close(timeout=60)
     assert report is not None and report.complete
-    for backend in tracker.trackers:  # type: ignore[attr-defined]
+    for backend in tracker.backends:
         assert isinstance(backend, RecordingTracker)
         logged = backend.logged()
         assert len(logged) == 8 * calls

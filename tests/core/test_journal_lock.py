@@ -100,7 +100,7 @@ def test_a_second_process_on_a_live_run_fails_at_init_and_the_first_run_is_intac
     assert second.returncode != 0  # init() raised: the second process never logged a call
     last_line = second.stderr.strip().splitlines()[-1]
     assert last_line == (
-        "noether.core.trackers.journal.JournalLockedError: invalid tracker configuration: "
+        "noether.core.trackers.errors.JournalLockedError: invalid tracker configuration: "
         f"output_path {tmp_path}: another process is writing a run in this directory (its "
         "journal.jsonl is locked); wait until it ends, or give this run an output path of "
         "its own"

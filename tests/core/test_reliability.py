@@ -21,8 +21,10 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from noether.core.trackers import Image, TrackerConfigError, create_tracker
+from noether.core.trackers._engine.journal_writer import JournalWriter
 from noether.core.trackers.delivery import DeliverySettings
-from noether.core.trackers.journal import JOURNAL_FILE, JournalWriter, read_journal
+from noether.core.trackers.journal import JOURNAL_FILE, read_journal
+from noether.core.trackers.records import LogRecord, Record
 
 CLOSING = Path(__file__).resolve().parents[1] / "support" / "closing_process.py"
 
@@ -135,11 +137,12 @@ def test_a_backend_raising_system_exit_in_log_is_an_ordinary_failure(
     for step in range(10):
         tracker.log({"loss": float(step)})
     report = tracker.close()
-    assert [step for _, step in tracker.logged()] == [0, 1, 2, 4, 5, 6, 7, 8, 9]  # type: ignore[attr-defined]
-    assert tracker.calls[-1] == ("close", "finished")  # type: ignore[attr-defined]
+    [backend] = tracker.backends
+    assert [step for _, step in backend.logged()] == [0, 1, 2, 4, 5, 6, 7, 8, 9]  # type: ignore[attr-defined]
+    assert backend.calls[-1] == ("close", "finished")  # type: ignore[attr-defined]
     assert report is not None and [r.failed for r in report.backends] == [1]
     assert "SystemExit: the backend library gave up" in (report.backends[0].first_error or "")
-    assert any("ExitingTracker failed in _receive_log" in r.getMessage() for r in caplog.records)
+    assert any("ExitingTracker failed in _log" in r.getMessage() for r in caplog.records)
 
 
 def test_a_backend_raising_system_exit_in_init_fails_the_start(
@@ -158,7 +161,8 @@ def test_a_backend_that_failed_to_start_gets_no_further_calls(
     tracker = create_tracker({"kind": "failing-init"}, tmp_path, registry=registry)
     with caplog.at_level(logging.WARNING), pytest.raises(TrackerConfigError):
         tracker.init(run_name="bad key")
-    assert tracker.calls == []  # type: ignore[attr-defined]
+    [backend] = tracker.backends
+    assert backend.calls == []  # type: ignore[attr-defined]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
@@ -205,7 +209,7 @@ def test_without_a_journal_a_hung_backend_loses_its_oldest_calls_not_the_loop(
     assert (
         hanging.dropped >= 30_000 - 1000 - 1 and hanging.lost == hanging.offered - hanging.delivered
     )
-    got = [step for _, step in tracker.trackers[1].logged()]  # type: ignore[attr-defined]
+    got = [step for _, step in tracker.backends[1].logged()]  # type: ignore[attr-defined]
     assert got == sorted(got) and len(got) + recorder.dropped == 30_000  # in order, counted
     assert "no journal to spill to" in report.describe()
     warnings = [r.getMessage() for r in caplog.records if "dropping its oldest" in r.getMessage()]
@@ -218,8 +222,8 @@ def test_a_stalled_journal_makes_log_drop_calls_not_wait(
     disk_answers = threading.Event()
     write = JournalWriter.write
 
-    def hanging_write(self: JournalWriter, record: dict[str, Any]) -> tuple[int, int]:
-        if record.get("op") == "log" and record["step"] >= 10:
+    def hanging_write(self: JournalWriter, record: Record) -> tuple[int, int]:
+        if isinstance(record, LogRecord) and record.step >= 10:
             disk_answers.wait()
         return write(self, record)
 
@@ -273,7 +277,8 @@ def test_steps_outside_signed_64_bit_raise_at_the_call(registry: Any) -> None:
     with pytest.raises(ValueError, match="largest step"):
         tracker.log({"x": 2})
     tracker.close()
-    assert [step for _, step in tracker.logged()] == [2**63 - 1]  # type: ignore[attr-defined]
+    [backend] = tracker.backends
+    assert [step for _, step in backend.logged()] == [2**63 - 1]  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="at most"):
         create_tracker({"kind": "recorder"}, None, registry=registry).init(
             run_name="r", resume_step=2**63

@@ -135,7 +135,7 @@ def test_an_unreadable_journal_starts_the_run_afresh(
     first_run(tmp_path)
 
     class Unreadable(journal.JournalReader):
-        def __iter__(self) -> Iterator[dict[str, Any]]:
+        def records(self) -> Iterator[Any]:
             raise PermissionError(13, "Permission denied")  # chmod means nothing to root
 
     monkeypatch.setattr(resume, "JournalReader", Unreadable)

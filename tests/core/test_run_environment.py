@@ -470,9 +470,9 @@ def test_a_run_without_output_or_backends_collects_nothing(
     def refuse(tracker_classes: Any) -> dict[str, Any]:
         raise AssertionError("collected for a run that stores nothing")
 
-    import noether.core.trackers.base as base
+    import noether.core.trackers.tracker as tracker_module
 
-    monkeypatch.setattr(base, "collect_run_environment", refuse)
+    monkeypatch.setattr(tracker_module, "collect_run_environment", refuse)
     tracker = create_tracker(None, None)
     tracker.init(run_name="disabled", config={"lr": 0.1})
     tracker.close()

@@ -11,15 +11,11 @@ from pathlib import Path
 import pytest
 from isolation import as_on_a_fresh_machine
 
-from noether.core.trackers import (
-    FanoutTracker,
-    NoopTracker,
-    RunLocation,
-    create_tracker,
-)
+from noether.core.trackers import FanoutTracker, RunLocation, Tracker, create_tracker
 from noether.core.trackers.delivery import DeliveryReport
 from noether.core.trackers.run_info import RunInfo
 from noether.core.trackers.run_location import installed_command, shell_command, shown_path
+from noether.core.trackers.tracker import BackendEntry
 from recording_plugins import RecordingTracker
 
 
@@ -79,9 +75,11 @@ def test_tensorboard_says_where_and_its_command_runs_as_printed(
 def test_a_fanout_lists_every_backend_that_says_and_survives_one_that_raises(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # FanoutTracker: the name of earlier versions for Tracker(backends), kept working
     tracker = FanoutTracker(
         [LocatedTracker(), BrokenLocationTracker(), RecordingTracker()], output_path=tmp_path
     )
+    assert isinstance(tracker, Tracker) and len(tracker.trackers) == 3
     tracker.init(run_name="fan", run_id="f1")
     with caplog.at_level(logging.WARNING, logger="noether.trackers"):
         assert tracker.run_locations() == [
@@ -93,9 +91,8 @@ def test_a_fanout_lists_every_backend_that_says_and_survives_one_that_raises(
 
 
 def test_a_backend_that_did_not_start_is_not_listed(tmp_path: Path) -> None:
-    failing = FailingInit()
-    failing.required = False
-    tracker = FanoutTracker([LocatedTracker(), failing], output_path=tmp_path)
+    optional = BackendEntry(FailingInit(), required=False)
+    tracker = Tracker([LocatedTracker(), optional], output_path=tmp_path)
     tracker.init(run_name="fan", run_id="f2")
     tracker.close()
     assert [location.backend for location in tracker.run_locations()] == ["located"]
@@ -115,7 +112,7 @@ def test_close_returns_a_report_for_every_tracker_the_no_op_one_included(
     tmp_path: Path,
 ) -> None:
     noop = create_tracker(None)
-    assert isinstance(noop, NoopTracker)
+    assert isinstance(noop, Tracker) and noop.backends == ()
     noop.init(run_name="nothing")
     report = noop.close()
     assert isinstance(report, DeliveryReport) and report is noop.delivery_report

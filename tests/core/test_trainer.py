@@ -13,7 +13,7 @@ from stored_configs import user_config
 
 import noether.core.trackers.config as config_module
 from noether.core.callbacks import CallbackBase
-from noether.core.trackers import NoopTracker, TrackerConfigError
+from noether.core.trackers import TrackerConfigError
 from noether.core.trackers.trainer import Trainer
 from recording_plugins import RecordingTracker, registry_with_test_plugin
 
@@ -54,16 +54,17 @@ def test_trainer_initialises_hands_out_and_closes_the_tracker(tmp_path: Path) ->
     )
     status = trainer.fit(lambda step: {"loss": 1.0 / (step + 1)}, epochs=2, steps_per_epoch=3)
     tracker = trainer.tracker
+    [backend] = tracker.backends
     assert (
         status == "finished"
         and callback.seen == [tracker]
-        and isinstance(tracker, RecordingTracker)
+        and isinstance(backend, RecordingTracker)
     )
-    (name, run), *_ = tracker.calls
+    (name, run), *_ = backend.calls
     assert name == "init" and (run.run_name, run.run_id, run.stage_name) == ("r", "abc", "train")
     assert user_config(run.config) == {"model": {"width": 8, "api_key": "***REDACTED***"}}
-    assert [step for _, step in tracker.logged()] == [0, 1, 2, 3, 3, 4, 5, 6]
-    assert tracker.calls[-1] == ("close", "finished")
+    assert [step for _, step in backend.logged()] == [0, 1, 2, 3, 3, 4, 5, 6]
+    assert backend.calls[-1] == ("close", "finished")
     summary = yaml.safe_load((tmp_path / "summary.yaml").read_text())
     assert summary["loss/min"] == pytest.approx(1 / 6) and summary["_status"] == "finished"
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["model"]["width"] == 8
@@ -86,7 +87,8 @@ def test_trainer_closes_the_tracker_on_every_way_out(
     with pytest.raises(type(error)):
         trainer.fit(step_function, epochs=1, steps_per_epoch=5)
     assert trainer.status == status
-    assert trainer.tracker.calls[-1] == ("close", status)  # type: ignore[attr-defined]
+    [backend] = trainer.tracker.backends
+    assert backend.calls[-1] == ("close", status)  # type: ignore[attr-defined]
     assert yaml.safe_load((tmp_path / "summary.yaml").read_text())["_status"] == status
 
 
@@ -104,4 +106,5 @@ def test_tracker_null_trains_without_tracking(tmp_path: Path) -> None:
     callback = LossLogger()
     trainer = Trainer({"tracker": None}, output_path=tmp_path, run_name="r", callbacks=[callback])
     assert trainer.fit(lambda step: {"loss": 1.0}, epochs=1, steps_per_epoch=2) == "finished"
-    assert isinstance(callback.tracker, NoopTracker) and list(tmp_path.iterdir()) == []
+    assert callback.tracker is trainer.tracker and callback.tracker.backends == ()
+    assert list(tmp_path.iterdir()) == []

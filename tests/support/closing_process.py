@@ -64,7 +64,7 @@ def journal_limit() -> None:
         delivery=DeliverySettings(queue_capacity=500),
     )
     tracker.init(run_name="limited", run_id="job-1")
-    [backend] = tracker._backends()
+    [backend] = tracker.backends
     for step in range(20_000):
         tracker.log({"loss": 1.0 / (step + 1), "note": f"padding {step:>40}"}, step=step)
     report = tracker.close(timeout=60)

@@ -15,8 +15,7 @@ from tensorboard.compat.proto.tensor_pb2 import TensorProto
 from tensorboard.compat.proto.tensor_shape_pb2 import TensorShapeProto
 from tensorboard.plugins.text import metadata as text_metadata
 
-from noether.core.trackers.media import Histogram, Image, Table
-from noether.core.trackers.values import Value
+from noether.core.trackers.plugin import Histogram, Image, Table, Value
 
 
 def event_of(values: Mapping[str, Value], step: int, wall_time: float) -> Any:

@@ -9,13 +9,18 @@ from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any
 
-from noether.core.trackers.base import BaseTracker
-from noether.core.trackers.run_files import dump_yaml
-from noether.core.trackers.run_info import RunInfo, RunStatus
-from noether.core.trackers.run_location import RunLocation, shell_command, shown_path
-from noether.core.trackers.safe_names import safe_component
-from noether.core.trackers.schema import Gt
-from noether.core.trackers.values import Value
+from noether.core.trackers.plugin import (
+    BaseTracker,
+    Gt,
+    RunInfo,
+    RunLocation,
+    RunStatus,
+    Value,
+    dump_yaml,
+    safe_component,
+    shell_command,
+    shown_path,
+)
 
 
 class TensorboardTracker(BaseTracker):

@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from noether.core.trackers.media import Histogram, Image, Table
-from noether.core.trackers.values import Value
+from noether.core.trackers.plugin import Histogram, Image, Table, Value
 
 #: Prefix given to top-level config keys that start with ``_``: Trackio reserves those for
 #: itself (``_Username``, ``_Created``, ``_Group``) and refuses a config that has one.

@@ -10,12 +10,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from noether.core.trackers.base import BaseTracker
-from noether.core.trackers.run_info import RunInfo, RunStatus
-from noether.core.trackers.run_location import RunLocation, shell_command, shown_path
-from noether.core.trackers.safe_names import safe_relative_path
-from noether.core.trackers.schema import Finite, Gt
-from noether.core.trackers.values import Value
+from noether.core.trackers.plugin import (
+    BaseTracker,
+    Finite,
+    Gt,
+    RunInfo,
+    RunLocation,
+    RunStatus,
+    Value,
+    safe_relative_path,
+    shell_command,
+    shown_path,
+)
 from noether_trackers_trackio import compat, console, convert, hub, storage_dir, summary_store
 from noether_trackers_trackio.errors import TrackioHubUnreachableError
 

@@ -11,8 +11,7 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from noether.core.trackers.media import Histogram, Image, Table
-from noether.core.trackers.values import Value
+from noether.core.trackers.plugin import Histogram, Image, Table, Value
 
 #: wandb.Histogram refuses more bins than this.
 MAX_HISTOGRAM_BINS = 512

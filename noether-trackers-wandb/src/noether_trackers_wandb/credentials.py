@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from noether.core.trackers.run_location import shell_command
+from noether.core.trackers.plugin import shell_command
 
 
 def credentials_problem(settings: Any) -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from noether.core.trackers.safe_names import digest, is_safe_relative_path, safe_component
+from noether.core.trackers.plugin import digest, is_safe_relative_path, safe_component
 
 #: Characters wandb refuses in a run id (its own check, and its documentation's list).
 RESERVED_CHARACTERS = frozenset(":;,#?/'\\%")

@@ -10,13 +10,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeAlias
 
-from noether.core.trackers.base import BaseTracker
-from noether.core.trackers.media import Image, Table
-from noether.core.trackers.run_info import RunInfo, RunStatus
-from noether.core.trackers.run_location import RunLocation, shell_command, shown_path
-from noether.core.trackers.schema import Finite, Gt
-from noether.core.trackers.summary import Direction, SummaryDirections
-from noether.core.trackers.values import Value
+from noether.core.trackers.plugin import (
+    BaseTracker,
+    Direction,
+    Finite,
+    Gt,
+    Image,
+    RunInfo,
+    RunLocation,
+    RunStatus,
+    SummaryDirections,
+    Table,
+    Value,
+    first_line,
+    shell_command,
+    shown_path,
+)
 from noether_trackers_wandb.connectivity import server_problem
 from noether_trackers_wandb.convert import to_wandb
 from noether_trackers_wandb.credentials import credentials_problem
@@ -186,9 +195,8 @@ class WandBTracker(BaseTracker):
             return
         data = to_wandb(self._with_media_keys(values), self._session.wandb)
         if self.step_metric in data:
-            self._warn_once(
-                "wandb-step",
-                self.step_metric,
+            self.warn_once(
+                f"step metric {self.step_metric}",
                 f"'{self.step_metric}' is the W&B step metric; the logged value is replaced by "
                 "the step (choose another step_metric to log it)",
             )
@@ -230,9 +238,8 @@ class WandBTracker(BaseTracker):
             if isinstance(value, Image | Table):
                 safe = media_key(key, self.wandb_run_id)
                 if safe != key:
-                    self._warn_once(
-                        "wandb-media-key",
-                        key,
+                    self.warn_once(
+                        f"media key {key}",
                         f"W&B names files after the key of an image or table and cannot use "
                         f"{key!r}; logging it to W&B as {safe!r}",
                     )
@@ -289,7 +296,7 @@ class WandBTracker(BaseTracker):
                 online = self._session.settings({**self.settings, "init_timeout": remaining})
                 return self._init_run(run, "online", online)
             except Exception as error:
-                problem = f"the online W&B run could not start ({_first_line(error)})"
+                problem = f"the online W&B run could not start ({first_line(error)})"
                 # wandb's service keeps the failed run's id taken: go offline on a fresh one.
                 self._session.release(self.wandb_run_id)
                 self._session = WandbSession()
@@ -398,8 +405,3 @@ def _proxies(settings: Any) -> dict[str, str] | None:
 
 def _sync_dir(wandb_run: Any) -> str:
     return str(getattr(wandb_run.settings, "sync_dir", "") or "")
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

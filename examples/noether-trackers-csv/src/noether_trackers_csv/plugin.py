@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from noether.core.trackers.hookspecs import RegisterTracker, hookimpl
+from noether.core.trackers.plugin import RegisterTracker, hookimpl
 from noether_trackers_csv.tracker import CsvTracker
 
 

@@ -9,11 +9,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from noether.core.trackers.base import BaseTracker
-from noether.core.trackers.run_info import RunInfo, RunStatus
-from noether.core.trackers.run_location import RunLocation, shown_path
-from noether.core.trackers.safe_names import safe_component
-from noether.core.trackers.values import Value
+from noether.core.trackers.plugin import (
+    BaseTracker,
+    RunInfo,
+    RunLocation,
+    RunStatus,
+    Value,
+    flatten,
+    safe_component,
+    shown_path,
+)
 
 COLUMNS = ("record", "step", "key", "value")
 
@@ -54,7 +59,7 @@ class CsvTracker(BaseTracker):
         self._writer = csv.writer(self._file)
         if new_file:
             self._writer.writerow(COLUMNS)
-        for key, value in _flatten(run.config).items():
+        for key, value in flatten(run.config).items():
             self._writer.writerow(("config", "", key, json.dumps(value)))
 
     def _log(self, values: Mapping[str, Value], step: int) -> None:
@@ -75,13 +80,3 @@ class CsvTracker(BaseTracker):
     def run_location(self) -> RunLocation | None:
         """The run's CSV file (any spreadsheet or ``csv`` reader shows it)."""
         return RunLocation("csv", shown_path(self.path)) if self.path is not None else None
-
-
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            flat.update(_flatten(value, f"{prefix}{key}/"))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat

@@ -1,5 +1,8 @@
 """noether-trackers: one experiment-tracking interface, every backend a plugin.
 
+Training code holds a :class:`Tracker` (the run, from :func:`create_tracker`); backends
+subclass :class:`BaseTracker` (plugin authors import from :mod:`noether.core.trackers.plugin`).
+
 Importing this package is cheap: plugins (and their backend libraries) load only when a tracker
 kind is resolved. ``from noether.core.trackers import TensorboardTracker`` (or any class a
 plugin registers) goes through the plugin registry.
@@ -9,18 +12,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from noether.core.trackers.base import BaseTracker, FanoutTracker, NoopTracker
+from noether.core.trackers.base import BaseTracker, NoopTracker
+from noether.core.trackers.delivery import DeliveryReport, DeliverySettings
 from noether.core.trackers.distributed import reduce_metrics
 from noether.core.trackers.errors import TrackerConfigError, TrackerNotInstalledError
 from noether.core.trackers.media import Histogram, Image, Table
 from noether.core.trackers.run_info import RunInfo, RunStatus
 from noether.core.trackers.run_location import RunLocation
+from noether.core.trackers.tracker import FanoutTracker, Tracker
 
 if TYPE_CHECKING:
     from noether.core.trackers.config import create_tracker, load_tracker_section
 
 __all__ = [
     "BaseTracker",
+    "DeliveryReport",
+    "DeliverySettings",
     "FanoutTracker",
     "Histogram",
     "Image",
@@ -29,6 +36,7 @@ __all__ = [
     "RunLocation",
     "RunStatus",
     "Table",
+    "Tracker",
     "TrackerConfigError",
     "TrackerNotInstalledError",
     "create_tracker",

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from noether.core.trackers.base import BaseTracker, FanoutTracker, NoopTracker
+from noether.core.trackers.base import NoopTracker
 from noether.core.trackers.delivery import DeliverySettings
-from noether.core.trackers.errors import TrackerConfigError, TrackerNotInstalledError
+from noether.core.trackers.errors import TrackerConfigError, TrackerNotInstalledError, first_line
 from noether.core.trackers.registry import TrackerKind, TrackerRegistry, get_registry
 from noether.core.trackers.schema import Constraint, Option, check_options, tracker_options
 from noether.core.trackers.summary import SummaryDirections, directions_problem
+from noether.core.trackers.tracker import BackendEntry, Tracker
 
 SECTION = "tracker"
 #: Constructor parameters the core passes itself; they are not YAML options.
@@ -153,7 +154,7 @@ def _yaml_error_text(error: BaseException) -> str:
     mark = getattr(error, "problem_mark", None)
     problem = getattr(error, "problem", None)
     if mark is None or problem is None:
-        return f": {_first_line(error)}"
+        return f": {first_line(error)}"
     return f" at line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
@@ -199,21 +200,22 @@ def create_tracker(
     *,
     registry: TrackerRegistry | None = None,
     delivery: DeliverySettings | None = None,
-) -> BaseTracker:
-    """Build the tracker that the ``tracker:`` section asks for, writing under ``output_path``.
+) -> Tracker:
+    """Build the run that the ``tracker:`` section asks for, writing under ``output_path``.
 
     ``section`` is a mapping, a list of mappings, None, or the omegaconf node of any of those.
-    ``delivery`` tunes the delivery engine (queue sizes, timeouts, the journal).
+    ``delivery`` tunes the delivery engine (queue sizes, timeouts, the journal). The run holds
+    one backend per entry (none for ``tracker: null`` or the ``noop`` kind).
     """
     entries = check_tracker_section(section, registry)
-    if not entries:
-        return NoopTracker()
-    trackers = [_build(entry, output_path) for entry in entries]
-    front = trackers[0] if len(trackers) == 1 else FanoutTracker(trackers, output_path=output_path)
-    if delivery is not None:
-        front.delivery_settings = delivery
-    front.summary_directions = summary_directions(entries)
-    return front
+    backends = [_build(entry, output_path) for entry in entries]
+    backends = [built for built in backends if not isinstance(built.backend, NoopTracker)]
+    return Tracker(
+        backends,
+        output_path=output_path,
+        delivery=delivery,
+        summary_directions=summary_directions(entries),
+    )
 
 
 def summary_directions(entries: Sequence[TrackerEntry]) -> SummaryDirections:
@@ -256,17 +258,15 @@ def _refuse_whole_config(section: Any, path: str) -> None:
         )
 
 
-def _build(entry: TrackerEntry, output_path: str | os.PathLike[str] | None) -> BaseTracker:
+def _build(entry: TrackerEntry, output_path: str | os.PathLike[str] | None) -> BackendEntry:
     options = dict(entry.options)
     required = options.pop("required", True)
     options.pop("summary", None)  # the run's, not the backend's: see summary_directions
     try:
-        tracker = entry.kind.tracker_class(output_path=output_path, **options)
+        backend = entry.kind.tracker_class(output_path=output_path, **options)
     except (TypeError, ValueError) as error:
         raise TrackerConfigError([_located(entry.path, str(error), options)]) from error
-    tracker.required = required
-    tracker.config_path = entry.path
-    return tracker
+    return BackendEntry(backend, config_path=entry.path, required=required)
 
 
 def _located(path: str, message: str, options: dict[str, Any]) -> str:
@@ -335,15 +335,11 @@ def _resolve(section: Any, path: str) -> Any:
         try:
             section = OmegaConf.create({SECTION: section})[SECTION]
         except Exception as error:
-            raise TrackerConfigError([f"{path}: {_first_line(error)}"]) from error
+            raise TrackerConfigError([f"{path}: {first_line(error)}"]) from error
     try:
         return OmegaConf.to_container(section, resolve=True, throw_on_missing=True)
     except Exception as error:
         where = getattr(error, "full_key", None) or path
         if not where.startswith(path):
             where = f"{path}.{where}"
-        raise TrackerConfigError([f"{where}: {_first_line(error)}"]) from error
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise TrackerConfigError([f"{where}: {first_line(error)}"]) from error

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+
+from noether.core.trackers.run_files import JOURNAL_FILE
 
 
 class TrackerConfigError(ValueError):
@@ -25,3 +28,50 @@ class TrackerConfigError(ValueError):
 
 class TrackerNotInstalledError(ImportError):
     """A tracker kind or class was asked for whose plugin is not installed."""
+
+
+class JournalLockedError(TrackerConfigError):
+    """Another process, or another tracker of this process, is writing the run in this output
+    directory (its journal is locked): ``init()`` refuses to start a second writer there."""
+
+    def __init__(self, run_dir: Path, *, same_process: bool) -> None:
+        """The error for ``run_dir``, held by this process or another."""
+        #: The output directory another writer holds.
+        self.run_dir = run_dir
+        if same_process:
+            who, then = "another tracker of this process", "close that tracker first"
+        else:
+            who, then = "another process", "wait until it ends"
+        super().__init__(
+            [
+                f"output_path {run_dir}: {who} is writing a run in this directory "
+                f"(its {JOURNAL_FILE} is locked); {then}, or give this run an output path "
+                "of its own"
+            ]
+        )
+
+
+class RunDirectoryInUseError(TrackerConfigError):
+    """The output directory already holds another run (its journal has another run id):
+    ``init()`` refuses to mix a second run into it. One output directory holds one run."""
+
+    def __init__(self, run_dir: Path, journaled_run_id: str, run_id: str) -> None:
+        """The error for a run ``run_id`` started where ``journaled_run_id`` is journaled."""
+        #: The output directory, and the id of the run it holds.
+        self.run_dir = run_dir
+        self.journaled_run_id = journaled_run_id
+        super().__init__(
+            [
+                f"output_path {run_dir}: it already holds run {journaled_run_id!r} (in its "
+                f"{JOURNAL_FILE}), and this run's id is {run_id!r}; one output directory holds "
+                "one run: give this run a new output directory, or resume run "
+                f"{journaled_run_id!r} by passing run_id={journaled_run_id!r} to init()"
+            ]
+        )
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message (its type's name when the message is empty): what
+    a one-line problem report shows of an exception from a library."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

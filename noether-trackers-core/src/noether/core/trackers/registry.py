@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from noether.core.trackers import hookspecs
+from noether.core.trackers.entry_points import plugin_entry_points
 from noether.core.trackers.errors import TrackerNotInstalledError
 
 if TYPE_CHECKING:
     from noether.core.trackers.base import BaseTracker
 
-ENTRY_POINT_GROUP = "noether.trackers"
 #: Setting this environment variable to 1 prints every hook call to stderr.
 TRACE_ENV_VAR = "NOETHER_TRACKERS_TRACE"
 CORE_DISTRIBUTION = "noether-trackers-core"
@@ -97,7 +97,7 @@ class TrackerRegistry:
 
     def load_entry_points(self) -> None:
         """Load every plugin of the ``noether.trackers`` entry-point group."""
-        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        for entry_point in plugin_entry_points():
             dist = entry_point.dist
             distribution = dist.metadata["Name"] if dist is not None else None
             version = dist.version if dist is not None else None

@@ -15,10 +15,18 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from noether.core.trackers._engine.run_summary import kept_logs
 from noether.core.trackers.config import create_tracker
 from noether.core.trackers.delivery import DeliveryReport, DeliverySettings
 from noether.core.trackers.journal import JournalError, JournalReader
-from noether.core.trackers.resume import kept_log_records
+from noether.core.trackers.records import (
+    CloseRecord,
+    InitRecord,
+    LogRecord,
+    Record,
+    SummaryRecord,
+    UnknownRecord,
+)
 from noether.core.trackers.run_environment import RUN_ENVIRONMENT_KEY
 from noether.core.trackers.run_info import RUN_STATUSES, RunStatus
 from noether.core.trackers.summary import SummaryDirections
@@ -52,59 +60,59 @@ def replay_journal(
     return push_records(records, tracker_section, output_path, progress)
 
 
-def replayable_records(journal: JournalReader) -> list[dict[str, Any]]:
+def replayable_records(journal: JournalReader) -> list[Record | UnknownRecord]:
     """The records of ``journal`` that a replay pushes, in order: ``init``, ``summary``,
     ``close``, and the ``log`` records that no later ``rewind`` superseded.
 
     Raises :class:`~noether.core.trackers.journal.JournalError` when no ``init`` record is
     readable (nothing says which run this is).
     """
-    everything = list(journal)
+    everything = list(journal.records())
     # points a resumed run superseded (logged again after a rewind) are replayed once
-    kept = {id(record) for record in kept_log_records(everything)}
-    records = [
+    kept = {id(record) for record in kept_logs(everything)}
+    records: list[Record | UnknownRecord] = [
         r
         for r in everything
-        if r["op"] in ("init", "summary", "close") or (r["op"] == "log" and id(r) in kept)
+        if isinstance(r, InitRecord | SummaryRecord | CloseRecord) or id(r) in kept
     ]
-    if not any(record["op"] == "init" for record in records):
+    if not any(isinstance(record, InitRecord) for record in records):
         raise JournalError(f"{journal.path}: no readable init record: nothing to replay")
     return records
 
 
 def push_records(
-    records: Sequence[dict[str, Any]],
+    records: Sequence[Record | UnknownRecord],
     tracker_section: Any,
     output_path: str | os.PathLike[str],
     progress: Progress | None = None,
 ) -> DeliveryReport | None:
-    """Replay ``records`` (from :func:`replayable_records`) into new trackers of
+    """Replay ``records`` (from :func:`replayable_records`) into a new run of
     ``tracker_section`` writing under ``output_path``; returns what ``close()`` reported."""
     tracker = create_tracker(tracker_section, output_path, delivery=DeliverySettings(journal=False))
-    first = next(record for record in records if record["op"] == "init")
-    config, environment = first["config"], None
+    first = next(record for record in records if isinstance(record, InitRecord))
+    config, environment = first.config, None
     if isinstance(config, dict) and RUN_ENVIRONMENT_KEY in config:
         config = dict(config)
         environment = config.pop(RUN_ENVIRONMENT_KEY)
-    # the environment the run recorded, not this machine's (none if it recorded none)
-    tracker._replayed_environment = environment or {}
-    # the run's own metric directions first: its summary is the same as when it ran
-    tracker.summary_directions = _journaled_directions(first).then(tracker.summary_directions)
     tracker.init(
-        run_name=first["run_name"],
-        run_id=first["run_id"],
-        stage_name=first["stage_name"],
+        run_name=first.run_name,
+        run_id=first.run_id,
+        stage_name=first.stage_name,
         config=config,
+        # the run's own metric directions first: its summary is the same as when it ran
+        summary_directions=_journaled_directions(first),
+        # the environment the run recorded, not this machine's (none if it recorded none)
+        run_environment=environment if isinstance(environment, dict) else {},
     )
     status: RunStatus = "failed"
     try:
         for done, record in enumerate(records, start=1):
-            if record["op"] == "log":
-                tracker.log(record["values"], step=record["step"])
-            elif record["op"] == "summary":
-                tracker.update_summary(record["values"])
-            elif record["op"] == "close" and record["status"] in RUN_STATUSES:
-                status = record["status"]
+            if isinstance(record, LogRecord):
+                tracker.log(record.values, step=record.step)
+            elif isinstance(record, SummaryRecord):
+                tracker.update_summary(record.values)
+            elif isinstance(record, CloseRecord) and record.status in RUN_STATUSES:
+                status = record.status
             if progress is not None:
                 progress(done, len(records))
     except BaseException:  # interrupted, or a record the tracker refused: end the replayed run
@@ -144,11 +152,11 @@ def progress_bar(width: int = 40) -> ProgressBar:
     return ProgressBar(width)
 
 
-def _journaled_directions(init_record: dict[str, Any]) -> SummaryDirections:
+def _journaled_directions(init_record: InitRecord) -> SummaryDirections:
     """The summary directions an ``init`` record holds (none in journals written before they
     were journaled, or when unreadable: the defaults then apply, with a warning)."""
     try:
-        return SummaryDirections.from_pairs(init_record.get("summary_directions", []))
+        return SummaryDirections.from_pairs(init_record.summary_directions)
     except ValueError as error:
         logger.warning("the journal's summary directions are unreadable (%s); ignoring them", error)
         return SummaryDirections()

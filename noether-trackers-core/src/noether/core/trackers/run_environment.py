@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from noether.core.trackers import distributed
+from noether.core.trackers.entry_points import plugin_entry_points
 
 if TYPE_CHECKING:
     import subprocess
@@ -184,10 +185,8 @@ def _plugin_packages() -> list[tuple[str, str]]:
     ``noether_trackers_tensorboard.plugin``), or the module itself when it has none. Read
     once per process: scanning entry points costs milliseconds.
     """
-    from noether.core.trackers.registry import ENTRY_POINT_GROUP
-
     packages = []
-    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    for entry_point in plugin_entry_points():
         distribution = entry_point.dist.metadata["Name"] if entry_point.dist else None
         if distribution:
             module = entry_point.module

@@ -18,6 +18,7 @@ import datetime
 import enum
 import itertools
 import json
+import logging
 import math
 import numbers
 import os
@@ -30,6 +31,9 @@ from noether.core.trackers.values import MAX_NESTING, nesting_error
 
 CONFIG_FILE = "config.yaml"
 SUMMARY_FILE = "summary.yaml"
+#: The run's journal (``docs/journal.md``) and the folder of the media it references.
+JOURNAL_FILE = "journal.jsonl"
+MEDIA_DIR = "media"
 
 _EXACT_SCALARS = frozenset({bool, int, float, str})
 
@@ -351,3 +355,32 @@ def _yaml_text(text: str) -> str:
     # rare text (line separators, C1 controls, lone surrogates): YAML's own escapes, one line
     quoted: str = yaml.dump(text, default_style='"', width=math.inf, allow_unicode=False)
     return quoted.rstrip("\n").removesuffix("\n...")
+
+
+def write_summary(output_path: Path, summary: Mapping[str, Any], status: str) -> None:
+    """Write the run's ``summary.yaml``: ``summary`` and ``_status``. Media set as summary
+    values have no YAML form: the file names their type (``<Image>``). A failure (a full
+    disk) is logged, never raised: it must not keep the backends from closing."""
+    plain = {
+        key: value if isinstance(value, int | float | str) else f"<{type(value).__name__}>"
+        for key, value in summary.items()
+    }
+    try:
+        write_yaml(output_path / SUMMARY_FILE, {**plain, "_status": status})
+    except Exception as error:
+        logging.getLogger("noether.trackers").error(
+            "noether-trackers: could not write %s: %s", SUMMARY_FILE, error
+        )
+
+
+def flatten(data: Mapping[str, Any], separator: str = "/") -> dict[str, Any]:
+    """Nested mappings as one level, names joined with ``separator`` (``{"a": {"b": 1}}``
+    becomes ``{"a/b": 1}``): how a backend without nesting shows a run's config."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            for inner, leaf in flatten(value, separator).items():
+                flat[f"{key}{separator}{inner}"] = leaf
+        else:
+            flat[str(key)] = value
+    return flat

@@ -40,3 +40,14 @@ class RunInfo:
     def display_name(self) -> str:
         """``run_name``, or ``run_name/stage_name`` when the run has a stage."""
         return f"{self.run_name}/{self.stage_name}" if self.stage_name else self.run_name
+
+
+def status_for_exception(error: BaseException | None) -> RunStatus:
+    """The run status that leaving a ``with`` block (or a training loop) with ``error`` means."""
+    if error is None:
+        return "finished"
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(error, SystemExit) and error.code in (0, None):
+        return "finished"
+    return "failed"

@@ -41,6 +41,8 @@ from noether.core.trackers.config import create_tracker
 from noether.core.trackers.errors import TrackerConfigError
 from noether.core.trackers.redaction import REDACTED
 from noether.core.trackers.registry import get_registry
+from noether.core.trackers.run_files import flatten
+from noether.core.trackers.tracker import Tracker
 
 #: How long :meth:`TrackerConformanceTests.test_no_thread_is_left_after_close` waits for
 #: threads to wind down after ``close()`` returned.
@@ -78,7 +80,9 @@ class TrackerConformanceTests:
         return {}
 
     def read_back(self, tracker: BaseTracker) -> StoredRun:
-        """What the backend stored for ``tracker``'s run (called after ``close()``)."""
+        """What the backend stored for the run, read with the backend's own reader (called
+        after ``close()``). ``tracker`` is the plugin's own backend instance, the one the run
+        delivered to (its ``run`` is the run's :class:`RunInfo`)."""
         raise NotImplementedError("a conformance test class must implement read_back")
 
     # ---- helpers ------------------------------------------------------------------------------
@@ -88,23 +92,26 @@ class TrackerConformanceTests:
         """The run's output directory."""
         return tmp_path / "run"
 
-    def make_tracker(self, output_path: Path) -> BaseTracker:
-        """A tracker built from YAML-like config, as a user's run would build it."""
+    def make_tracker(self, output_path: Path) -> Tracker:
+        """A run built from YAML-like config, as a user's run would build it."""
         return create_tracker({"kind": self.kind, **self.options(output_path)}, output_path)
 
     def run_once(
         self,
         output_path: Path,
-        body: Callable[[BaseTracker], None],
+        body: Callable[[Tracker], None],
         config: dict[str, Any] | None = None,
     ) -> tuple[BaseTracker, StoredRun]:
-        """Init a tracker, run ``body`` with it, close it and read back what was stored."""
+        """Init a run, run ``body`` with it, close it and read back what was stored; returns
+        the plugin's backend instance and what it stored."""
         tracker = self.make_tracker(output_path)
+        [backend] = tracker.backends
         tracker.init(run_name="conformance", run_id="conformance-1", config=config)
         body(tracker)
         report = tracker.close(timeout=60)
-        assert report is None or report.complete, report and report.describe()
-        return tracker, self.read_back(tracker)
+        assert report.complete, report.describe()
+        assert isinstance(backend, BaseTracker)
+        return backend, self.read_back(backend)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -134,7 +141,7 @@ class TrackerConformanceTests:
     def test_scalars_round_trip_with_steps(self, output_path: Path) -> None:
         """Scalars arrive with their steps; repeated and earlier steps are not dropped."""
 
-        def body(tracker: BaseTracker) -> None:
+        def body(tracker: Tracker) -> None:
             for value in (3.0, 2.0, 1.0):
                 tracker.log({"loss": value})  # steps 0, 1, 2
             tracker.log({"loss": 5.0}, step=1)  # a repeated step
@@ -194,7 +201,7 @@ class TrackerConformanceTests:
     def test_summary_reaches_the_backend(self, output_path: Path) -> None:
         """What ``set_summary`` sets and the end-of-run best/last summary are stored."""
 
-        def body(tracker: BaseTracker) -> None:
+        def body(tracker: Tracker) -> None:
             for loss in (3.0, 1.0, 2.0):
                 tracker.log({"loss": loss})
             tracker.set_summary("best_epoch", 1)
@@ -259,13 +266,6 @@ def _points(stored: StoredRun, key: str) -> list[tuple[int, float]]:
     return [(int(step), float(value)) for step, value in stored.scalars.get(key, [])]
 
 
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def _flatten(data: dict[str, Any]) -> dict[str, Any]:
     """Nested dicts flattened with ``/`` (and dotted keys read as ``/``)."""
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = prefix + str(key).replace(".", "/")
-        if isinstance(value, dict):
-            flat.update(_flatten(value, name + "/"))
-        else:
-            flat[name] = value
-    return flat
+    return {key.replace(".", "/"): value for key, value in flatten(data).items()}

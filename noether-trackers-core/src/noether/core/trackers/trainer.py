@@ -14,12 +14,12 @@ from typing import Any
 
 from noether.core.callbacks.base import CallbackBase
 from noether.core.trackers import distributed
-from noether.core.trackers.base import BaseTracker, status_for_exception
 from noether.core.trackers.config import SECTION, create_tracker
 from noether.core.trackers.errors import TrackerConfigError
 from noether.core.trackers.run_files import to_plain_value
-from noether.core.trackers.run_info import RunStatus
+from noether.core.trackers.run_info import RunStatus, status_for_exception
 from noether.core.trackers.safe_names import safe_component
+from noether.core.trackers.tracker import Tracker
 
 #: Where runs go when no output path is given: one directory per run id below it.
 DEFAULT_OUTPUT_ROOT = Path("outputs")
@@ -66,7 +66,7 @@ class Trainer:
             raise TrackerConfigError(
                 [f"{SECTION}: missing from the config (write `tracker: null` to disable tracking)"]
             )
-        self.tracker: BaseTracker = create_tracker(config[SECTION], self.output_path)
+        self.tracker: Tracker = create_tracker(config[SECTION], self.output_path)
         self.hyperparameters = {
             str(key): to_plain_value(config[key]) for key in config if key != SECTION
         }
@@ -82,7 +82,7 @@ class Trainer:
             resume_step=self.resume_step,
         )
         for callback in self.callbacks:
-            callback.tracker = self.tracker
+            callback.use_tracker(self.tracker)
         error: BaseException | None = None
         try:
             self._loop(step_function, epochs, steps_per_epoch)

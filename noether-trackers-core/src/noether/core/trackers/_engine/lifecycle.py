@@ -18,19 +18,24 @@ import sys
 import threading
 import weakref
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from noether.core.trackers.base import BaseTracker
+
+class OpenRun(Protocol):
+    """A run this module may have to close: what it needs of
+    :class:`~noether.core.trackers.tracker.Tracker`."""
+
+    def close(self, timeout: float | None = None, *, status: Any = "finished") -> Any: ...
+
 
 #: Seconds that closing all trackers may take on SIGTERM (SLURM's grace period is often 30 s).
 SIGTERM_CLOSE_TIMEOUT = 10.0
-_open_trackers: weakref.WeakSet[BaseTracker] = weakref.WeakSet()
+_open_trackers: weakref.WeakSet[OpenRun] = weakref.WeakSet()
 _previous_handler: Any = signal.SIG_DFL
 _atexit_registered = False
 
 
-def register_open(tracker: BaseTracker) -> None:
+def register_open(tracker: OpenRun) -> None:
     """Close ``tracker`` on SIGTERM or interpreter exit unless it is closed before."""
     global _atexit_registered
     _open_trackers.add(tracker)
@@ -40,7 +45,7 @@ def register_open(tracker: BaseTracker) -> None:
     _install_sigterm_handler()
 
 
-def unregister(tracker: BaseTracker) -> None:
+def unregister(tracker: OpenRun) -> None:
     """``tracker`` is closed: nothing left to do for it at exit."""
     _open_trackers.discard(tracker)
 

@@ -1,0 +1,235 @@
+"""One backend's delivery thread: its calls, in order, off the training thread.
+
+A worker never lets an exception out: whatever a backend raises (``SystemExit`` and other
+``BaseException`` included) counts as a failure of that backend, the first one logged with its
+traceback. A backend whose start failed gets no further calls.
+
+Its queue holds calls (:data:`~noether.core.trackers.records.Call`) in memory; the dispatcher
+decides, by the back-pressure policy (:mod:`.backpressure`), whether a call goes there, into a
+journal span the worker reads back later (:class:`~noether.core.trackers.records.JournalSpan`),
+or replaces the oldest queued call.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Iterator
+from typing import Protocol
+
+from noether.core.trackers.delivery import BackendReport
+from noether.core.trackers.records import (
+    Call,
+    CloseCall,
+    FinalSummary,
+    JournalSpan,
+    LogRecord,
+    StartCall,
+    SummaryRecord,
+)
+from noether.core.trackers.run_info import RunInfo, RunStatus
+from noether.core.trackers.run_location import RunLocation
+from noether.core.trackers.values import Value
+
+logger = logging.getLogger("noether.trackers")
+
+#: How often an idle worker (or the idle dispatcher) looks for new calls. Polling instead of
+#: being woken keeps ``log()`` free of system calls and thread switches.
+POLL_INTERVAL = 0.005
+
+
+class Backend(Protocol):
+    """What the engine needs of a backend: the delivery entry points of
+    :class:`~noether.core.trackers.base.BaseTracker` (given to the engine, never imported by
+    it, so that the backend contract sits on top of the engine)."""
+
+    def _receive_start(self, run: RunInfo) -> None: ...
+
+    def _receive_log(self, values: dict[str, Value], step: int) -> None: ...
+
+    def _receive_summary(self, values: dict[str, Value]) -> None: ...
+
+    def _update_summary(self, values: dict[str, Value]) -> None: ...
+
+    def _close(self, status: RunStatus) -> None: ...
+
+    def run_location(self) -> RunLocation | None: ...
+
+
+class BackendWorker:
+    """Runs one backend's calls in order on a thread of its own."""
+
+    def __init__(self, backend: Backend, label: str) -> None:
+        self.backend = backend
+        self.label = label
+        self.queue: deque[Call] = deque()
+        #: Journal span ``[start, end, calls]`` not yet queued; owned by the dispatcher thread.
+        self.overflow: list[int] | None = None
+        self.offered = self.completed = self.failed = self.dropped = 0
+        self.first_error: str | None = None
+        self.init_error: BaseException | None = None
+        self.init_done = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(
+            target=self._run, name=f"noether-trackers:{label}", daemon=True
+        )
+
+    @property
+    def started(self) -> bool:
+        """Whether the backend's start returned without error (it gets calls only then)."""
+        return self.init_done.is_set() and self.init_error is None
+
+    def start(self, run: RunInfo) -> None:
+        """Start the thread; its first call starts the backend's run."""
+        self.offer(StartCall(run))
+        self._thread.start()
+
+    def offer(self, call: Call) -> None:
+        """Queue ``call`` in memory."""
+        self.offered += 1
+        self.queue.append(call)
+
+    def drop_oldest(self) -> bool:
+        """Drop the oldest queued call (there is no journal to spill to); True if one was."""
+        try:
+            call = self.queue.popleft()  # the worker may take it first
+        except IndexError:
+            return False
+        # a journal span read back later stands for all the calls it holds
+        self.dropped += call.calls if isinstance(call, JournalSpan) else 1
+        return True
+
+    def spill(self, start: int, end: int) -> None:
+        """Note that the call journaled at ``[start, end)`` is for this backend too."""
+        self.offered += 1
+        if self.overflow is None:
+            self.overflow = [start, end, 1]
+        else:
+            self.overflow[1] = end
+            self.overflow[2] += 1
+
+    def queue_overflow(self, read: JournalSpanReader) -> None:
+        """Queue the overflow span for reading back through ``read``."""
+        if self.overflow is not None:
+            start, end, calls = self.overflow
+            self.overflow = None
+            self.queue.append(JournalSpan(read, start, end, calls))
+
+    def pending(self) -> int:
+        """Calls queued, spilled or running."""
+        return self.offered - self.completed - self.dropped
+
+    def stop(self) -> None:
+        """Let the thread end once its queue is empty."""
+        self._stopping = True
+
+    @property
+    def alive(self) -> bool:
+        """Whether the thread still runs (it ends after :meth:`stop` and an empty queue)."""
+        return self._thread.is_alive()
+
+    def report(self) -> BackendReport:
+        """The counts so far; calls still pending count as undelivered."""
+        return BackendReport(
+            self.label,
+            self.offered,
+            self.completed - self.failed,
+            self.failed,
+            self.pending(),
+            self.first_error,
+            self.dropped,
+        )
+
+    def _run(self) -> None:
+        while True:
+            try:
+                call = self.queue.popleft()
+            except IndexError:
+                if self._stopping:
+                    return
+                time.sleep(POLL_INTERVAL)
+                continue
+            if self.init_error is not None:
+                self.completed += 1  # a backend that failed to start gets no further calls
+            elif isinstance(call, JournalSpan):
+                self._read_back(call)
+            else:
+                self._call(call)
+
+    def _call(self, call: Call) -> None:
+        # BaseException: a backend's SystemExit must not end this thread silently; whatever
+        # a backend raises is that backend's failure, never the training loop's.
+        try:
+            deliver(self.backend, call)
+        except BaseException as error:
+            self._record_failure(call, error)
+        finally:
+            self.completed += 1
+            if isinstance(call, StartCall):
+                self.init_done.set()
+
+    def _read_back(self, span: JournalSpan) -> None:
+        replayed = 0
+        try:
+            for record in span.read(span.start, span.end):
+                replayed += 1
+                self._call(record)
+        except Exception as error:  # an unreadable journal: the rest of the span is lost
+            self._record_failure(span, error, span.calls - replayed)
+        else:
+            if replayed < span.calls:  # records the reader had to skip
+                missing = span.calls - replayed
+                skipped = ValueError(f"{missing} journaled calls could not be read back")
+                self._record_failure(span, skipped, missing)
+        self.completed += max(0, span.calls - replayed)
+
+    def _record_failure(self, call: Call, error: BaseException, calls: int = 1) -> None:
+        if isinstance(call, StartCall):
+            self.init_error = error
+            return
+        self.failed += calls
+        if self.first_error is None:
+            self.first_error = f"{type(error).__name__}: {error}"
+            logger.error(
+                "tracker backend %s failed in %s; training goes on, further failures are only "
+                "counted and summarised at close:\n%s",
+                self.label,
+                _METHOD_NAMES[type(call)],
+                "".join(traceback.format_exception(error)).rstrip(),
+            )
+
+
+class JournalSpanReader(Protocol):
+    """Reads the calls journaled between two byte offsets back."""
+
+    def __call__(self, start: int, end: int) -> Iterator[LogRecord | SummaryRecord]: ...
+
+
+def deliver(backend: Backend, call: Call) -> None:
+    """Hand one call to ``backend``'s entry point for it."""
+    if isinstance(call, LogRecord):
+        backend._receive_log(call.values, call.step)
+    elif isinstance(call, SummaryRecord):
+        backend._receive_summary(call.values)
+    elif isinstance(call, StartCall):
+        backend._receive_start(call.run)
+    elif isinstance(call, FinalSummary):
+        backend._update_summary(call.values)
+    elif isinstance(call, CloseCall):
+        backend._close(call.status)
+    else:
+        raise TypeError(f"not a call for a backend: {call!r}")
+
+
+#: What a failure report calls each call: the backend method that failed.
+_METHOD_NAMES: dict[type, str] = {
+    StartCall: "_init",
+    LogRecord: "_log",
+    SummaryRecord: "_update_summary",
+    FinalSummary: "_update_summary",
+    CloseCall: "_close",
+    JournalSpan: "reading back the journal",
+}
