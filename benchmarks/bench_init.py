@@ -33,7 +33,7 @@ def child(mode: str, output: Path, with_torch: bool) -> None:
     if with_torch:
         import torch  # noqa: F401
 
-    import noether.core.trackers.base as base
+    import noether.core.trackers.tracker as tracker_module
     from noether.core.trackers import create_tracker, run_environment
 
     collected: list[float] = []
@@ -45,8 +45,8 @@ def child(mode: str, output: Path, with_torch: bool) -> None:
         collected.append(time.perf_counter() - started)
         return environment
 
-    # init() calls the name base.py imported
-    base.__dict__["collect_run_environment"] = timed if mode == "with" else lambda classes: {}
+    # init() calls the name tracker.py imported
+    tracker_module.__dict__["collect_run_environment"] = timed if mode == "with" else lambda classes: {}
     tracker = create_tracker({"kind": "tensorboard"}, output)
     started = time.perf_counter()
     tracker.init(run_name="bench", config={"lr": 0.1})

@@ -148,6 +148,12 @@ RECORD_TYPES: dict[str, type[Record]] = {
     )
 }
 
+#: Per record type, its fields other than ``t``, in order (what its JSON object holds).
+_FIELD_NAMES: dict[type[Any], tuple[str, ...]] = {
+    record_type: tuple(item.name for item in fields(record_type) if item.name != "t")
+    for record_type in RECORD_TYPES.values()
+}
+
 
 # ---- calls for a backend ------------------------------------------------------------------------
 
@@ -197,9 +203,8 @@ def to_json(record: Record, encoded_values: dict[str, Any] | None = None) -> dic
     for the values it holds (see :func:`encode_values`): the ``values`` of a log or summary
     record, the ``summary`` of a close record."""
     data: dict[str, Any] = {"op": record.OP, "t": record.t}
-    for item in fields(record):
-        if item.name != "t":
-            data[item.name] = getattr(record, item.name)
+    for name in _FIELD_NAMES[type(record)]:
+        data[name] = getattr(record, name)
     if encoded_values is not None:
         data["summary" if isinstance(record, CloseRecord) else "values"] = encoded_values
     if isinstance(record, InitRecord):
@@ -264,8 +269,8 @@ def from_json(data: Any) -> Record | UnknownRecord:
     for name, check, wanted in _OPTIONAL.get(record_type, ()):
         if name in data and not check(data[name]):
             raise JournalError(f"a `{operation}` record whose `{name}` is not {wanted}")
-    known = {item.name for item in fields(record_type)} - {"t"}
-    return record_type(**{k: v for k, v in data.items() if k in known}, t=_time(data))
+    known = _FIELD_NAMES[record_type]
+    return record_type(**{k: data[k] for k in known if k in data}, t=_time(data))
 
 
 def _time(data: dict[str, Any]) -> float | None:
