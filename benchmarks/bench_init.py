@@ -46,7 +46,9 @@ def child(mode: str, output: Path, with_torch: bool) -> None:
         return environment
 
     # init() calls the name tracker.py imported
-    tracker_module.__dict__["collect_run_environment"] = timed if mode == "with" else lambda classes: {}
+    tracker_module.__dict__["collect_run_environment"] = (
+        timed if mode == "with" else lambda classes: {}
+    )
     tracker = create_tracker({"kind": "tensorboard"}, output)
     started = time.perf_counter()
     tracker.init(run_name="bench", config={"lr": 0.1})

@@ -144,3 +144,26 @@ def test_an_unreadable_journal_starts_the_run_afresh(
     tracker.close()
     assert tracker.run is not None and not tracker.run.resumed
     assert "starting it afresh" in caplog.text
+
+
+def test_a_resume_in_the_same_second_after_the_tenth_event_file_is_read_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TensorBoard reads event files in name order. The file number in the name was not
+    zero-padded, so a process's 10th file sorted before its 9th: a run resumed in the same
+    second then showed the purged points (found by this suite's own resume test)."""
+    import itertools
+    import types
+
+    from noether_trackers_tensorboard import event_file
+
+    monkeypatch.setattr(event_file, "_file_numbers", itertools.count(9))
+    frozen = types.SimpleNamespace(time=lambda: 1_700_000_000.0)  # one second for both files
+    monkeypatch.setattr(event_file, "time", frozen)
+    first_run(tmp_path)  # event file number 9
+    tracker = create_tracker(TENSORBOARD, tmp_path)
+    tracker.init(run_name="resumable", run_id="job-1", resume_step=5)  # file number 10
+    tracker.log({"loss": 105.0})
+    tracker.close()
+    expected = [(s, float(s)) for s in range(5)] + [(5, 105.0)]
+    assert losses(tmp_path / "tensorboard_logs") == expected

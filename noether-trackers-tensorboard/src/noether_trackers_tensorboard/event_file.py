@@ -48,9 +48,12 @@ class EventFile:
         if not flush_secs > 0:  # the flusher thread would spin: no period, no wait
             raise ValueError(f"flush_secs must be positive; got {flush_secs}")
         directory.mkdir(parents=True, exist_ok=True)
+        # TensorBoard reads a directory's event files in name order: the file number is
+        # zero-padded so that a process's 10th file sorts after its 9th (a resumed run's file,
+        # written in the same second, must come after the one it resumes)
         name = (
             f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}."
-            f"{os.getpid()}.{next(_file_numbers)}"
+            f"{os.getpid()}.{next(_file_numbers):06d}"
         )
         self.path = directory / name
         self._file: IO[bytes] = self.path.open("ab")
