@@ -198,7 +198,7 @@ def read_span(run_dir: Path, data: bytes, where: str) -> Iterator[LogRecord | Su
         except JournalError as error:
             raise JournalError(f"{where}: {error}") from None
         if not isinstance(record, LogRecord | SummaryRecord):
-            raise JournalError(f"{where}: a `{getattr(record, 'OP', 'unknown')}` record")
+            raise JournalError(f"{where}: not a log or summary record ({type(record).__name__})")
         values = {
             key: decode_value(value, lambda path: read_media(run_dir, path))
             for key, value in record.values.items()
