@@ -26,7 +26,7 @@ class BackendEntry:
     backend: Backend
     #: Where the YAML configured it (``tracker[1]``), for messages; None when built in code.
     config_path: str | None = None
-    #: False: the run goes on without this backend if it fails to start.
+    #: When False, the run goes on without this backend if it fails to start.
     required: bool = True
 
 
