@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -35,7 +36,7 @@ def config_text(multiplexer: EventMultiplexer, run: str) -> str:
 def log_a_run(output: Path, name: str, *, where: str, log_dir: str = "tensorboard_logs") -> None:
     """A run with ``name`` as its stage, run name or run id (``where``), that logs an image,
     a scalar and text under ``name`` as the key too."""
-    names = {"run_name": "run", "run_id": "id-1", "stage_name": "stage"}
+    names: dict[str, Any] = {"run_name": "run", "run_id": "id-1", "stage_name": "stage"}
     names[where] = name
     tracker = create_tracker({"kind": "tensorboard", "log_dir": log_dir}, output_path=output)
     tracker.init(**names)

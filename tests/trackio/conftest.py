@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from isolation import REMOTE_VARIABLES
 
-from noether.core.trackers import BaseTracker, create_tracker
+from noether.core.trackers import Tracker, create_tracker
 
 
 def free_port() -> int:
@@ -141,11 +141,11 @@ def store(offline_hub: Path) -> TrackioStore:
 
 
 @pytest.fixture
-def make_tracker(tmp_path: Path) -> Iterator[Callable[..., BaseTracker]]:
+def make_tracker(tmp_path: Path) -> Iterator[Callable[..., Tracker]]:
     """Build Trackio trackers from YAML-like options; every one is closed at teardown."""
-    made: list[BaseTracker] = []
+    made: list[Tracker] = []
 
-    def make(project: str = "proj", **options: Any) -> BaseTracker:
+    def make(project: str = "proj", **options: Any) -> Tracker:
         tracker = create_tracker(
             {"kind": "trackio", "project": project, **options}, tmp_path / f"run{len(made)}"
         )

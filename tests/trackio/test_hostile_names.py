@@ -28,7 +28,7 @@ PIXELS = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
 def log_a_run(output: Path, store: Path, name: str, *, where: str) -> str:
     """A run with ``name`` as its run name, stage or run id (``where``) that logs an image, a
     scalar and text, with ``name`` in their keys too; returns the run's display name."""
-    names = {"run_name": "run", "run_id": "id-1", "stage_name": None}
+    names: dict[str, Any] = {"run_name": "run", "run_id": "id-1", "stage_name": None}
     names[where] = name
     tracker = create_tracker(
         {"kind": "trackio", "project": "proj", "trackio_dir": str(store)}, output_path=output

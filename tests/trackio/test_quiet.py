@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 import pytest
 
-from noether.core.trackers import BaseTracker
+from noether.core.trackers import Tracker
 from noether_trackers_trackio import console
 
-Make = Callable[..., BaseTracker]
+Make = Callable[..., Tracker]
 
 
 def test_trackio_banners_go_to_logging_not_to_the_console(

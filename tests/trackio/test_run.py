@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from noether.core.trackers import BaseTracker, Histogram, Image, Table, create_tracker
+from noether.core.trackers import Histogram, Image, Table, Tracker, create_tracker
 
-Make = Callable[..., BaseTracker]
+Make = Callable[..., Tracker]
 
 
 def test_every_value_is_stored_with_its_step(make_tracker: Make, store: Any) -> None:

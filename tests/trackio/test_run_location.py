@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from isolation import as_on_a_fresh_machine
 
-from noether.core.trackers import BaseTracker
+from noether.core.trackers import Tracker
 
-Make = Callable[..., BaseTracker]
+Make = Callable[..., Tracker]
 
 
 def test_a_store_of_its_own_is_named_in_a_show_command_that_opens_it(

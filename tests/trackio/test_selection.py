@@ -25,10 +25,10 @@ tracker:
 
 def test_seed_yaml_selects_the_trackio_tracker(tmp_path: Path) -> None:
     section = OmegaConf.create(SEED_YAML).tracker
-    tracker = create_tracker(section, tmp_path)
-    assert isinstance(tracker, TrackioTracker)
-    assert (tracker.project, tracker.space_id) == ("my-project", "my-hf-space-id")
-    assert tracker.output_path == tmp_path
+    [backend] = create_tracker(section, tmp_path).backends
+    assert isinstance(backend, TrackioTracker)
+    assert (backend.project, backend.space_id) == ("my-project", "my-hf-space-id")
+    assert backend.output_path == tmp_path
 
 
 def test_short_kind_dotted_kind_and_import_name_are_the_same_class(tmp_path: Path) -> None:
@@ -61,12 +61,12 @@ def test_every_option_of_a_trackio_user_is_accepted(tmp_path: Path) -> None:
             """
         )
     )
-    tracker = create_tracker(config.tracker, tmp_path)
-    assert isinstance(tracker, TrackioTracker)
-    assert tracker.name == "baseline" and tracker.group == "sweep-1"
-    assert tracker.trackio_dir is not None and tracker.trackio_dir.endswith("/elsewhere")
-    assert (tracker.resume, tracker.private) == ("allow", True)
-    assert (tracker.space_timeout, tracker.on_space_unreachable) == (2.5, "fail")
+    [backend] = create_tracker(config.tracker, tmp_path).backends
+    assert isinstance(backend, TrackioTracker)
+    assert backend.name == "baseline" and backend.group == "sweep-1"
+    assert backend.trackio_dir is not None and backend.trackio_dir.endswith("/elsewhere")
+    assert (backend.resume, backend.private) == ("allow", True)
+    assert (backend.space_timeout, backend.on_space_unreachable) == (2.5, "fail")
 
 
 @pytest.mark.parametrize(

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from isolation import as_on_a_fresh_machine
 
-from noether.core.trackers import BaseTracker, TrackerConfigError
+from noether.core.trackers import Tracker, TrackerConfigError
 
-Make = Callable[..., BaseTracker]
+Make = Callable[..., Tracker]
 #: Slack on top of ``space_timeout`` for a loaded test machine.
 SLACK = 2.0
 

@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 
-from noether.core.trackers import BaseTracker, TrackerConfigError, create_tracker
+from noether.core.trackers import Tracker, TrackerConfigError, create_tracker
 from noether_trackers_trackio import default_trackio_dir
 
-Make = Callable[..., BaseTracker]
+Make = Callable[..., Tracker]
 #: Trackio's command line, as installed next to this interpreter.
 TRACKIO_CLI = str(Path(sys.executable).with_name("trackio"))
 
 
-def _log_one_run(tracker: BaseTracker, run_name: str = "r") -> None:
+def _log_one_run(tracker: Tracker, run_name: str = "r") -> None:
     tracker.init(run_name=run_name, config={"lr": 0.1})
     tracker.log({"loss": 0.5}, step=1)
     tracker.close()

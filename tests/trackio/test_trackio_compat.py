@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from noether.core.trackers import BaseTracker
+from noether.core.trackers import Tracker
 from noether_trackers_trackio import compat
 
-Make = Callable[..., BaseTracker]
+Make = Callable[..., Tracker]
 
 
 class Hiding:
@@ -110,7 +110,7 @@ def _version_named(warning: str) -> None:
     assert "Logging goes on" in warning
 
 
-def _three_steps(tracker: BaseTracker, name: str, **init: Any) -> None:
+def _three_steps(tracker: Tracker, name: str, **init: Any) -> None:
     tracker.init(run_name=name, config={"lr": 0.1}, **init)
     for step in range(3):
         tracker.log({"loss": 1.0 / (step + 1)})

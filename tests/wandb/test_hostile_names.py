@@ -10,9 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from backends_of import backend_of
 from hostile_names import directories_outside, files_outside, hostile_names
 
 from noether.core.trackers import Image, Table, create_tracker
+from noether_trackers_wandb import WandBTracker
 
 NAMES = hostile_names(Path("/ROOT"))  # the ids only; each test builds names for its own root
 #: Run ids W&B gets unchanged: it takes them, and they can name its files.
@@ -22,9 +24,11 @@ PIXELS = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
 
 def log_a_run(output: Path, name: str, **names: str) -> Any:
     """An offline W&B run with ``names`` that logs an image, a table, a scalar and text with
-    ``name`` in their keys; returns the closed tracker."""
+    ``name`` in their keys; returns the W&B backend of the closed run."""
     tracker = create_tracker({"kind": "wandb", "mode": "offline"}, output_path=output)
-    tracker.init(**{"run_name": "run", "run_id": "id-1", **names})
+    backend = backend_of(tracker, WandBTracker)
+    arguments: dict[str, Any] = {"run_name": "run", "run_id": "id-1", **names}
+    tracker.init(**arguments)
     tracker.log(
         {
             name: Image(PIXELS),
@@ -36,7 +40,7 @@ def log_a_run(output: Path, name: str, **names: str) -> Any:
     )
     report = tracker.close()
     assert report is not None and report.backends[0].failed == 0, report
-    return tracker
+    return backend
 
 
 def assert_nothing_outside(sandbox: Any, output: Path) -> None:
@@ -46,8 +50,8 @@ def assert_nothing_outside(sandbox: Any, output: Path) -> None:
     assert directories_outside(sandbox.root, own) == []
 
 
-def history_row(helpers: Any, tracker: Any, key: str) -> dict[str, Any]:
-    (row,) = [row for row in helpers.run_file(tracker.run_dir).history() if key in row]
+def history_row(helpers: Any, backend: Any, key: str) -> dict[str, Any]:
+    (row,) = [row for row in helpers.run_file(backend.run_dir).history() if key in row]
     result: dict[str, Any] = row
     return result
 
@@ -59,20 +63,20 @@ def test_a_hostile_run_id_stays_inside_and_maps_to_a_stable_w_and_b_id(
     run_id = hostile_names(sandbox.root)[case]
     output = sandbox.root / "out"
     with caplog.at_level(logging.WARNING, logger="noether.trackers.wandb"):
-        tracker = log_a_run(output, "loss", run_id=run_id)
+        backend = log_a_run(output, "loss", run_id=run_id)
 
     assert_nothing_outside(sandbox, output)
-    assert tracker.run_dir.parent == output / "wandb"
-    records = helpers.run_file(tracker.run_dir)
-    assert records.run.run_id == tracker.wandb_run_id
-    assert tracker.run_dir.name.endswith(f"-{tracker.wandb_run_id}")
-    assert history_row(helpers, tracker, "loss/loss")["loss/loss"] == 0.5
+    assert backend.run_dir.parent == output / "wandb"
+    records = helpers.run_file(backend.run_dir)
+    assert records.run.run_id == backend.wandb_run_id
+    assert backend.run_dir.name.endswith(f"-{backend.wandb_run_id}")
+    assert history_row(helpers, backend, "loss/loss")["loss/loss"] == 0.5
     mapped = [r.getMessage() for r in caplog.records if "not a valid W&B run id" in r.getMessage()]
     if case in KEPT_IDS:
-        assert tracker.wandb_run_id == run_id and mapped == []
+        assert backend.wandb_run_id == run_id and mapped == []
     else:
-        assert tracker.wandb_run_id != run_id and len(mapped) == 1
-        assert repr(tracker.wandb_run_id) in mapped[0]
+        assert backend.wandb_run_id != run_id and len(mapped) == 1
+        assert repr(backend.wandb_run_id) in mapped[0]
 
 
 @pytest.mark.parametrize("case", NAMES)
@@ -81,30 +85,31 @@ def test_a_hostile_run_name_stage_and_key_stay_inside_and_are_shown(
 ) -> None:
     name = hostile_names(sandbox.root)[case]
     output = sandbox.root / "out"
-    tracker = log_a_run(output, name, run_name=name, stage_name=name)
+    backend = log_a_run(output, name, run_name=name, stage_name=name)
 
     assert_nothing_outside(sandbox, output)
-    run = helpers.run_file(tracker.run_dir).run
+    run = helpers.run_file(backend.run_dir).run
     assert (run.run_id, run.display_name) == ("id-1", f"{name}/{name}")
-    row = history_row(helpers, tracker, f"{name}/loss")
+    row = history_row(helpers, backend, f"{name}/loss")
     assert row[f"{name}/text"] == name  # plain values keep their key, whatever it is
     media = {value["_type"]: value for value in row.values() if isinstance(value, dict)}
     assert set(media) == {"image-file", "table-file"}  # both arrived (under a key W&B takes)
     for reference in media.values():
-        path = tracker.run_dir / "files" / str(reference["path"])
-        assert path.is_file() and path.resolve().is_relative_to(tracker.run_dir.resolve())
+        path = backend.run_dir / "files" / str(reference["path"])
+        assert path.is_file() and path.resolve().is_relative_to(backend.run_dir.resolve())
 
 
 def test_a_mapped_run_id_resumes_the_same_w_and_b_run(sandbox: Any, helpers: Any) -> None:
     ids = []
     for attempt in range(2):  # a restarted job: same output path, same run id
         tracker = create_tracker({"kind": "wandb", "mode": "offline"}, sandbox.root / "out")
+        backend = backend_of(tracker, WandBTracker)
         tracker.init(run_name="resumable", run_id="job/7: restart")
         tracker.log({"loss": float(attempt)}, step=attempt)
         tracker.close()
-        records = helpers.run_file(tracker.run_dir)
+        records = helpers.run_file(backend.run_dir)
         ids.append(records.run.run_id)
         assert records.run.resume
         assert [row["global_step"] for row in records.history()] == [attempt]
-    assert ids[0] == ids[1] == tracker.wandb_run_id  # type: ignore[attr-defined]
+    assert ids[0] == ids[1] == backend.wandb_run_id
     assert ids[0].startswith("job_7_restart-")

@@ -6,11 +6,13 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from backends_of import backend_of
 from fault_plugins import fault_registry
 from training_process import start_training, terminate_after
 
 from noether.core.trackers import create_tracker
 from noether.core.trackers.journal import read_journal
+from noether_trackers_wandb import WandBTracker
 
 OFFLINE = {"kind": "wandb", "project": "faults", "mode": "offline"}
 
@@ -28,7 +30,8 @@ def test_a_raising_neighbour_does_not_touch_the_wandb_run(
         tracker.log({"loss": float(step)})
     report = tracker.close(timeout=60)
     assert report is not None and [r.failed for r in report.backends] == [100, 0]
-    wandb_tracker = tracker.trackers[1]  # type: ignore[attr-defined]
+    wandb_tracker = backend_of(tracker, WandBTracker, index=1)
+    assert wandb_tracker.run_dir is not None
     assert history_steps(helpers, wandb_tracker.run_dir, "loss") == list(range(100))
     assert helpers.run_file(wandb_tracker.run_dir).exit_code == 0
 

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends_of import backend_of
 
-from noether.core.trackers import TrackerConfigError, create_tracker
+from noether.core.trackers import Tracker, TrackerConfigError, create_tracker
 from noether_trackers_wandb import WandBTracker
 
 FAKE_API_KEY = "0123456789abcdef0123456789abcdef01234567"  # the right shape, never sent
@@ -27,10 +28,10 @@ FAKE_API_KEY = "0123456789abcdef0123456789abcdef01234567"  # the right shape, ne
 ACCOUNT_LOOKUP_SECONDS = 5
 
 
-def online_tracker(output: Path, **options: Any) -> WandBTracker:
+def online_tracker(output: Path, **options: Any) -> tuple[Tracker, WandBTracker]:
+    """The run and its W&B backend."""
     tracker = create_tracker({"kind": "wandb", "project": "p", "mode": "online", **options}, output)
-    assert isinstance(tracker, WandBTracker)
-    return tracker
+    return tracker, backend_of(tracker, WandBTracker)
 
 
 def plugin_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -41,23 +42,27 @@ def plugin_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
-def timed_init(tracker: WandBTracker) -> float:
+def timed_init(tracker: Tracker) -> float:
     started = time.monotonic()
     tracker.init(run_name="cluster-job", run_id="job-7")
     return time.monotonic() - started
 
 
 def assert_fell_back(
-    tracker: WandBTracker, caplog: pytest.LogCaptureFixture, reason: str, helpers: Any
+    tracker: Tracker,
+    backend: WandBTracker,
+    caplog: pytest.LogCaptureFixture,
+    reason: str,
+    helpers: Any,
 ) -> Any:
     """The run is offline, says why once, and records what is logged; returns its records."""
     (message,) = plugin_messages(caplog)
     assert reason in message
-    assert tracker.offline_reason is not None and reason in tracker.offline_reason
-    assert tracker.run_dir is not None
-    assert f"wandb sync {tracker.run_dir}" in message
-    assert tracker.run_dir.name.startswith("offline-run-")
-    assert tracker.run_dir.parent == tracker.output_path / "wandb"  # type: ignore[operator]
+    assert backend.offline_reason is not None and reason in backend.offline_reason
+    assert backend.run_dir is not None
+    assert f"wandb sync {backend.run_dir}" in message
+    assert backend.run_dir.name.startswith("offline-run-")
+    assert backend.run_dir.parent == backend.output_path / "wandb"  # type: ignore[operator]
     tracker.log({"loss": 0.5}, step=3)
     return tracker
 
@@ -65,12 +70,12 @@ def assert_fell_back(
 def test_no_api_key_falls_back_to_offline_at_once(
     sandbox: Any, helpers: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tracker = online_tracker(sandbox.root / "out", init_timeout=20)
+    tracker, backend = online_tracker(sandbox.root / "out", init_timeout=20)
     seconds = timed_init(tracker)
     assert seconds < 10, "no key is known before any network call"
-    assert_fell_back(tracker, caplog, "no W&B API key is configured", helpers)
+    assert_fell_back(tracker, backend, caplog, "no W&B API key is configured", helpers)
     tracker.close(status="failed")
-    records = helpers.run_file(tracker.run_dir)
+    records = helpers.run_file(backend.run_dir)
     assert [row["loss"] for row in records.history()] == [0.5]
     assert records.exit_code == 1, "a failed run is not marked successful"
 
@@ -78,7 +83,7 @@ def test_no_api_key_falls_back_to_offline_at_once(
 def test_no_api_key_fails_when_fallback_is_off(
     sandbox: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    tracker = online_tracker(sandbox.root / "out", init_timeout=20, offline_fallback=False)
+    tracker, _ = online_tracker(sandbox.root / "out", init_timeout=20, offline_fallback=False)
     started = time.monotonic()
     with pytest.raises(TrackerConfigError) as raised:
         tracker.init(run_name="cluster-job", run_id="job-7")
@@ -94,14 +99,14 @@ def test_refused_server_falls_back_to_offline_at_once(
     sandbox: Any, helpers: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("WANDB_API_KEY", FAKE_API_KEY)
-    tracker = online_tracker(sandbox.root / "out", init_timeout=20)
+    tracker, backend = online_tracker(sandbox.root / "out", init_timeout=20)
     seconds = timed_init(tracker)
     assert seconds < 10, "a refused connection is known at once"
     reason = f"cannot connect to the W&B server {sandbox.refused_url}"
-    assert_fell_back(tracker, caplog, reason, helpers)
-    assert "refused" in (tracker.offline_reason or "")
+    assert_fell_back(tracker, backend, caplog, reason, helpers)
+    assert "refused" in (backend.offline_reason or "")
     tracker.close(status="terminated")
-    records = helpers.run_file(tracker.run_dir)
+    records = helpers.run_file(backend.run_dir)
     assert [row["loss"] for row in records.history()] == [0.5]
     assert records.exit_code == 143, "a terminated run is not marked successful"
 
@@ -110,7 +115,7 @@ def test_refused_server_fails_when_fallback_is_off(
     sandbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WANDB_API_KEY", FAKE_API_KEY)
-    tracker = online_tracker(sandbox.root / "out", init_timeout=20, offline_fallback=False)
+    tracker, _ = online_tracker(sandbox.root / "out", init_timeout=20, offline_fallback=False)
     started = time.monotonic()
     with pytest.raises(TrackerConfigError, match="cannot connect to the W&B server"):
         tracker.init(run_name="cluster-job", run_id="job-7")
@@ -127,10 +132,12 @@ def test_silent_server_is_given_up_after_init_timeout(
 ) -> None:
     monkeypatch.setenv("WANDB_API_KEY", FAKE_API_KEY)
     monkeypatch.setenv("WANDB_BASE_URL", silent_server)
-    tracker = online_tracker(sandbox.root / "out", init_timeout=2)
+    tracker, backend = online_tracker(sandbox.root / "out", init_timeout=2)
     seconds = timed_init(tracker)
     assert 2 <= seconds < 2 + 8, "waits the timeout, then starts offline"
-    assert_fell_back(tracker, caplog, f"{silent_server} did not answer within 2 s", helpers)
+    assert_fell_back(
+        tracker, backend, caplog, f"{silent_server} did not answer within 2 s", helpers
+    )
     tracker.close()
 
 
@@ -145,10 +152,10 @@ def test_server_answering_503_falls_back_to_offline_at_once(
     url = fault_server(503, 503)
     monkeypatch.setenv("WANDB_API_KEY", FAKE_API_KEY)
     monkeypatch.setenv("WANDB_BASE_URL", url)
-    tracker = online_tracker(sandbox.root / "out", init_timeout=20)
+    tracker, backend = online_tracker(sandbox.root / "out", init_timeout=20)
     seconds = timed_init(tracker)
     assert seconds < 10
-    assert_fell_back(tracker, caplog, f"{url} answered HTTP 503", helpers)
+    assert_fell_back(tracker, backend, caplog, f"{url} answered HTTP 503", helpers)
     tracker.close()
 
 
@@ -162,11 +169,11 @@ def test_rejected_api_key_falls_back_to_offline(
     # The server is there, so wandb itself tries: its API refuses the key.
     monkeypatch.setenv("WANDB_API_KEY", FAKE_API_KEY)
     monkeypatch.setenv("WANDB_BASE_URL", fault_server(200, 401))
-    tracker = online_tracker(sandbox.root / "out", init_timeout=20)
+    tracker, backend = online_tracker(sandbox.root / "out", init_timeout=20)
     seconds = timed_init(tracker)
     assert seconds < 10
-    assert_fell_back(tracker, caplog, "the online W&B run could not start", helpers)
-    assert "401" in (tracker.offline_reason or "")
+    assert_fell_back(tracker, backend, caplog, "the online W&B run could not start", helpers)
+    assert "401" in (backend.offline_reason or "")
     tracker.close()
 
 
@@ -181,11 +188,11 @@ def test_failing_api_is_given_up_by_wandb_within_its_bound(
     # out, after looking up the account twice with its own fixed timeout.
     monkeypatch.setenv("WANDB_API_KEY", FAKE_API_KEY)
     monkeypatch.setenv("WANDB_BASE_URL", fault_server(200, 503))
-    tracker = online_tracker(sandbox.root / "out", init_timeout=3)
+    tracker, backend = online_tracker(sandbox.root / "out", init_timeout=3)
     seconds = timed_init(tracker)
     assert seconds < 3 + 2 * ACCOUNT_LOOKUP_SECONDS + 8
-    assert_fell_back(tracker, caplog, "the online W&B run could not start", helpers)
+    assert_fell_back(tracker, backend, caplog, "the online W&B run could not start", helpers)
     tracker.close(status="interrupted")
-    records = helpers.run_file(tracker.run_dir)
+    records = helpers.run_file(backend.run_dir)
     assert [row["loss"] for row in records.history()] == [0.5]
     assert records.exit_code == 255, "an interrupted run is not marked successful"

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from backends_of import backend_of
 from omegaconf import OmegaConf
 from PIL import Image as PILImage
 from stored_configs import user_config
@@ -40,7 +41,7 @@ RESUMED_STEPS = (5, 6)  # logged again after step 9, as a run resumed from a che
 class SharedRun:
     """Everything the tests need to know about the shared run."""
 
-    tracker: WandBTracker
+    backend: WandBTracker
     records: Any
     output: Path
     w_and_b_dir: Path
@@ -86,7 +87,7 @@ def shared(module_sandbox: Any, helpers: Any) -> SharedRun:
         },
         output_path=output,
     )
-    assert isinstance(tracker, WandBTracker)
+    backend = backend_of(tracker, WandBTracker)
     threads_before = set(threading.enumerate())
     streams_before = _streams()
     started = time.monotonic()
@@ -121,8 +122,8 @@ def shared(module_sandbox: Any, helpers: Any) -> SharedRun:
     tracker.close(status="finished")
     close_seconds = time.monotonic() - started
     return SharedRun(
-        tracker=tracker,
-        records=helpers.run_file(tracker.run_dir),
+        backend=backend,
+        records=helpers.run_file(backend.run_dir),
         output=output,
         w_and_b_dir=w_and_b_dir,
         processes_while_running=processes,
@@ -153,10 +154,10 @@ def test_one_run_named_after_run_and_stage_with_run_id(shared: SharedRun) -> Non
     assert (run.project, run.entity, run.run_group) == ("noether-tests", "team", "sweep-1")
     assert list(run.tags) == ["baseline", "offline"]
     assert run.notes == "read back from disk"
-    assert shared.tracker.run_dir is not None
-    assert shared.tracker.run_dir.parent == shared.w_and_b_dir / "wandb"
-    assert shared.tracker.run_dir.name.startswith("offline-run-")
-    assert shared.tracker.run_dir.name.endswith("-run-1")
+    assert shared.backend.run_dir is not None
+    assert shared.backend.run_dir.parent == shared.w_and_b_dir / "wandb"
+    assert shared.backend.run_dir.name.startswith("offline-run-")
+    assert shared.backend.run_dir.name.endswith("-run-1")
 
 
 def test_config_is_intact_and_redacted(shared: SharedRun) -> None:
@@ -191,8 +192,8 @@ def test_text_is_a_text_value(shared: SharedRun) -> None:
 
 
 def _media_file(shared: SharedRun, reference: dict[str, Any]) -> Path:
-    assert shared.tracker.run_dir is not None
-    path = shared.tracker.run_dir / "files" / str(reference["path"])
+    assert shared.backend.run_dir is not None
+    path = shared.backend.run_dir / "files" / str(reference["path"])
     assert path.is_file(), path
     return path
 
@@ -328,8 +329,8 @@ def test_files_only_in_the_w_and_b_and_cache_directories(shared: SharedRun) -> N
 
 def test_artifact_staging_stays_in_the_run_directory(shared: SharedRun) -> None:
     # a logged Table is also staged as a W&B artifact; wandb would put that under ~/.local
-    assert shared.tracker.run_dir is not None
-    staged = list((shared.tracker.run_dir / "data" / "artifacts" / "staging").iterdir())
+    assert shared.backend.run_dir is not None
+    staged = list((shared.backend.run_dir / "data" / "artifacts" / "staging").iterdir())
     assert staged
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from backends_of import backend_of
 from omegaconf import OmegaConf
 
 from noether.core.trackers import TrackerConfigError, create_tracker
@@ -66,10 +67,9 @@ def test_kind_and_class_name_resolve_to_the_plugin() -> None:
 
 def test_seed_yaml_builds_the_tracker(tmp_path: Path) -> None:
     section = OmegaConf.create(SEED_YAML).tracker
-    tracker = create_tracker(section, output_path=tmp_path)
-    assert isinstance(tracker, WandBTracker)
-    assert (tracker.project, tracker.entity, tracker.mode) == ("my-project", "my-team", "online")
-    assert tracker.directory == tmp_path, "the W&B directory defaults to the run's output path"
+    backend = backend_of(create_tracker(section, output_path=tmp_path), WandBTracker)
+    assert (backend.project, backend.entity, backend.mode) == ("my-project", "my-team", "online")
+    assert backend.directory == tmp_path, "the W&B directory defaults to the run's output path"
 
 
 def test_common_w_and_b_options_are_accepted(tmp_path: Path) -> None:
@@ -94,11 +94,11 @@ def test_common_w_and_b_options_are_accepted(tmp_path: Path) -> None:
         },
         output_path=tmp_path,
     )
-    assert isinstance(tracker, WandBTracker)
-    assert tracker.directory == tmp_path / "w_and_b", "a relative dir is inside the output path"
-    assert tracker.tags == ["a", "b"]
-    assert tracker.init_timeout == 5.0
-    assert tracker.settings == {"x_disable_stats": True}
+    backend = backend_of(tracker, WandBTracker)
+    assert backend.directory == tmp_path / "w_and_b", "a relative dir is inside the output path"
+    assert backend.tags == ["a", "b"]
+    assert backend.init_timeout == 5.0
+    assert backend.settings == {"x_disable_stats": True}
 
 
 @pytest.mark.parametrize(
@@ -176,7 +176,8 @@ def test_disabled_mode_touches_no_file_and_does_not_import_wandb(sandbox: Any) -
         tracker.log({"loss": 1.0}, step=1)
         tracker.update_summary({"best": 1})
         tracker.close()
-        print("wandb" in sys.modules, tracker.wandb_run)
+        [backend] = tracker.backends
+        print("wandb" in sys.modules, backend.wandb_run)
         """,
         sandbox,
     )
@@ -194,15 +195,15 @@ def test_unset_mode_follows_wandb_mode_and_settings_pass_through(
     tracker = create_tracker(
         {"kind": "wandb", "settings": {"console": "off"}}, output_path=sandbox.root / "out"
     )
-    assert isinstance(tracker, WandBTracker)
+    backend = backend_of(tracker, WandBTracker)
     tracker.init(run_name="env-mode", run_id="env-1")
     tracker.log({"loss": 1.0})
     tracker.close()
-    assert tracker.run_dir is not None
-    assert tracker.run_dir.parent == sandbox.root / "out" / "wandb"
-    assert tracker.run_dir.name.startswith("offline-run-")
-    assert not (tracker.run_dir / "files" / "output.log").exists(), "console: off was applied"
-    assert [row["loss"] for row in helpers.run_file(tracker.run_dir).history()] == [1.0]
+    assert backend.run_dir is not None
+    assert backend.run_dir.parent == sandbox.root / "out" / "wandb"
+    assert backend.run_dir.name.startswith("offline-run-")
+    assert not (backend.run_dir / "files" / "output.log").exists(), "console: off was applied"
+    assert [row["loss"] for row in helpers.run_file(backend.run_dir).history()] == [1.0]
 
 
 def test_rerun_with_the_same_run_id_resumes_it(sandbox: Any, helpers: Any) -> None:
@@ -211,12 +212,12 @@ def test_rerun_with_the_same_run_id_resumes_it(sandbox: Any, helpers: Any) -> No
     run_dirs = []
     for attempt in range(2):
         tracker = create_tracker({"kind": "wandb", "mode": "offline"}, sandbox.root / "out")
-        assert isinstance(tracker, WandBTracker)
+        backend = backend_of(tracker, WandBTracker)
         tracker.init(run_name="resumable", run_id="same-id")
         tracker.log({"loss": float(attempt)}, step=attempt)
         tracker.close()
-        assert tracker.run_dir is not None
-        run_dirs.append(tracker.run_dir)
+        assert backend.run_dir is not None
+        run_dirs.append(backend.run_dir)
     assert run_dirs[0] != run_dirs[1]
     for attempt, run_dir in enumerate(run_dirs):
         records = helpers.run_file(run_dir)
@@ -246,8 +247,9 @@ def test_two_runs_at_once_share_wandb_and_the_last_one_out_stops_it(
     trackers[1].close()
     assert helpers.wandb_processes() == {}
     for index, tracker in enumerate(trackers):
-        assert isinstance(tracker, WandBTracker) and tracker.run_dir is not None
-        history = helpers.run_file(tracker.run_dir).history()
+        backend = backend_of(tracker, WandBTracker)
+        assert backend.run_dir is not None
+        history = helpers.run_file(backend.run_dir).history()
         assert [(row["global_step"], row["loss"]) for row in history] == [(index, float(index))]
 
 
