@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, ClassVar
 
 from noether.core.trackers.delivery import DeliveryReport
@@ -181,13 +180,8 @@ class BaseTracker:
     def __enter__(self) -> BaseTracker:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close(status=status_for_exception(exc))
+    def __exit__(self, *exception: Any) -> None:
+        self._run_alone().__exit__(*exception)
 
 
 class NoopTracker(BaseTracker):

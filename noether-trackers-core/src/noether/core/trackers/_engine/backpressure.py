@@ -84,28 +84,18 @@ class HandoverGate:
         dropped (counted in :attr:`dropped`). ``waiting``: calls not yet taken by the
         dispatcher; ``progress``: calls it took so far; ``on_first_stall``: tells the user,
         once per run, that calls are being dropped."""
-        if self._room_in_time(waiting, progress, dispatcher_alive, on_first_stall):
-            return True
+        if progress() != self._stalled_at:  # still stalled since a call gave up: no wait
+            seen, since = progress(), time.monotonic()
+            while waiting() >= self.capacity and dispatcher_alive():
+                if progress() != seen:
+                    seen, since = progress(), time.monotonic()
+                elif time.monotonic() - since >= self.timeout:
+                    self._stalled_at = seen
+                    if self.dropped == 0:
+                        on_first_stall()
+                    break
+                time.sleep(0.0005)
+            else:
+                return True
         self.dropped += 1
         return False
-
-    def _room_in_time(
-        self,
-        waiting: Callable[[], int],
-        progress: Callable[[], int],
-        dispatcher_alive: Callable[[], bool],
-        on_first_stall: Callable[[], None],
-    ) -> bool:
-        if progress() == self._stalled_at:
-            return False  # still stalled since the last call gave up: do not wait again
-        seen, since = progress(), time.monotonic()
-        while waiting() >= self.capacity and dispatcher_alive():
-            if progress() != seen:
-                seen, since = progress(), time.monotonic()
-            elif time.monotonic() - since >= self.timeout:
-                self._stalled_at = seen
-                if self.dropped == 0:
-                    on_first_stall()
-                return False
-            time.sleep(0.0005)
-        return True
