@@ -35,12 +35,13 @@ class RunSummary:
         return cls(MetricSummary(directions))
 
     def note_log(self, record: LogRecord) -> None:
-        """Take the numbers of a logged record into account."""
-        step = record.step
-        self.last_step = step if self.last_step is None else max(self.last_step, step)
+        """Take the numbers of a logged record into account (the dispatcher calls this for
+        every record: exact types, since logged values are normalised and bools are not
+        numbers here)."""
+        update = self.metrics.update
         for key, value in record.values.items():
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                self.metrics.update(key, value)
+            if type(value) is float or type(value) is int:
+                update(key, value)
 
     def note_summary(self, values: Mapping[str, Value]) -> None:
         """Take values set with ``set_summary``/``update_summary``."""
@@ -94,6 +95,8 @@ def earlier_part(
     summary = RunSummary.for_directions(directions)
     for log in kept_logs(records, run_id, rewind_to):
         summary.note_log(log)
+        last = summary.last_step
+        summary.last_step = log.step if last is None else max(last, log.step)
     for record in records_of_run(records, run_id):  # set by hand: kept whatever the rewind
         if isinstance(record, SummaryRecord):
             summary.note_summary(
