@@ -14,7 +14,7 @@ Plugin authors import this class (and everything else they need) from
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -47,6 +47,9 @@ class BaseTracker:
     supported_values: ClassVar[frozenset[str]] = VALUE_KINDS
     #: Distribution name of the library this backend drives (shown by ``noether-trackers list``).
     backend_library: ClassVar[str | None] = None
+    #: True for a backend that stores nothing (``noop``): a run leaves it out, so that a run
+    #: of only such backends is no tracking at all (no journal, no files).
+    stores_nothing: ClassVar[bool] = False
 
     def __init__(self, *, output_path: str | os.PathLike[str] | None = None) -> None:
         #: The run's output directory (the ``output_path`` given to ``create_tracker``).
@@ -128,12 +131,8 @@ class BaseTracker:
 
     def _run_alone(self) -> Tracker:
         if self._alone is None:
-            self._alone = Tracker(self._backends_alone(), output_path=self.output_path)
+            self._alone = Tracker([self], output_path=self.output_path)
         return self._alone
-
-    def _backends_alone(self) -> Sequence[BaseTracker]:
-        """The backends of the run this one runs alone in: itself."""
-        return (self,)
 
     def init(self, **arguments: Any) -> None:
         """Start a run of this backend alone (see :meth:`Tracker.init`)."""
@@ -189,11 +188,10 @@ class NoopTracker(BaseTracker):
     a :class:`~noether.core.trackers.tracker.Tracker` without backends for it). Used alone, it
     checks its input like any other and stores nothing."""
 
+    stores_nothing = True
+
     def __init__(self, *, output_path: str | os.PathLike[str] | None = None) -> None:
         super().__init__(output_path=None)
 
     def _log(self, values: Mapping[str, Value], step: int) -> None:
         """Nothing to write."""
-
-    def _backends_alone(self) -> Sequence[BaseTracker]:
-        return ()

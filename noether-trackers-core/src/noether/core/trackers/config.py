@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from noether.core.trackers.base import NoopTracker
 from noether.core.trackers.delivery import DeliverySettings
 from noether.core.trackers.errors import TrackerConfigError, TrackerNotInstalledError, first_line
 from noether.core.trackers.registry import TrackerKind, TrackerRegistry, get_registry
@@ -208,10 +207,8 @@ def create_tracker(
     one backend per entry (none for ``tracker: null`` or the ``noop`` kind).
     """
     entries = check_tracker_section(section, registry)
-    backends = [_build(entry, output_path) for entry in entries]
-    backends = [built for built in backends if not isinstance(built.backend, NoopTracker)]
     return Tracker(
-        backends,
+        [_build(entry, output_path) for entry in entries],
         output_path=output_path,
         delivery=delivery,
         summary_directions=summary_directions(entries),

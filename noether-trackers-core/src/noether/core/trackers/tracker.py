@@ -54,10 +54,11 @@ class Tracker:
 
     It holds the run's backends (``tracker:`` entries; none for ``tracker: null``), given as
     backend objects or as :class:`BackendEntry` (a backend with its YAML path and whether the
-    run needs it). ``output_path`` is the run's output directory (``config.yaml``,
-    ``summary.yaml``, the journal); a run without backends stores nothing. ``delivery`` sets
-    the engine's limits and ``summary_directions`` the rules of the YAML section's
-    ``summary:``. Use it as a context manager to close it on exit.
+    run needs it); a backend that stores nothing (``noop``) is left out. ``output_path`` is the
+    run's output directory (``config.yaml``, ``summary.yaml``, the journal); a run without
+    backends stores nothing. ``delivery`` sets the engine's limits and ``summary_directions``
+    the rules of the YAML section's ``summary:``. Use it as a context manager to close it on
+    exit.
     """
 
     def __init__(
@@ -68,11 +69,12 @@ class Tracker:
         delivery: DeliverySettings | None = None,
         summary_directions: SummaryDirections | None = None,
     ) -> None:
-        self._entries = [
+        entries = [
             entry if isinstance(entry, BackendEntry) else BackendEntry(entry) for entry in backends
         ]
+        self._entries = [entry for entry in entries if not entry.backend.stores_nothing]
         #: The run's output directory (None: nothing is stored, as without backends).
-        self.output_path = Path(output_path) if output_path is not None and backends else None
+        self.output_path = Path(output_path) if output_path is not None and self._entries else None
         #: The delivery engine's limits.
         self.delivery_settings = delivery or DeliverySettings()
         #: The YAML section's ``summary:`` rules (``init`` puts its own first).

@@ -228,8 +228,7 @@ class DeliveryEngine:
         self.journal.flush()
         if self.run.output_path is not None:
             write_summary(self.run.output_path, summary, status)
-        self.journal.flush()
-        self._read_back_everything()
+        self._read_back_everything()  # the journal was flushed above: spans read back whole
         started = [worker for worker in self.workers if worker.started]
         for worker in started:
             worker.offer(FinalSummary(summary))

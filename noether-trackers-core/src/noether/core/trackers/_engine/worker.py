@@ -18,7 +18,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Iterator
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from noether.core.trackers.delivery import BackendReport
 from noether.core.trackers.records import (
@@ -45,6 +45,8 @@ class Backend(Protocol):
     """What the engine needs of a backend: the delivery entry points of
     :class:`~noether.core.trackers.base.BaseTracker` (given to the engine, never imported by
     it, so that the backend contract sits on top of the engine)."""
+
+    stores_nothing: ClassVar[bool]
 
     def _receive_start(self, run: RunInfo) -> None: ...
 
