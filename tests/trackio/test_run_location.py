@@ -4,19 +4,14 @@ not the one ``trackio show`` reads by default)."""
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import signal
 import subprocess
-import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from isolation import as_on_a_fresh_machine
+from trackio_dashboard import ask, running_dashboard
 
 from noether.core.trackers import Tracker
 
@@ -39,34 +34,9 @@ def test_a_store_of_its_own_is_named_in_a_show_command_that_opens_it(
     # as printed, in a shell that knows nothing of this store or of the virtual environment
     env = as_on_a_fresh_machine(subprocess_env)
     env.pop("TRACKIO_DIR")
-    log = tmp_path / "show.log"
-    with log.open("w") as output:
-        dashboard = subprocess.Popen(
-            location.command,
-            shell=True,
-            start_new_session=True,  # the shell and trackio: stopped together below
-            env={**env, "PYTHONUNBUFFERED": "1"},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        found = None
-        while found is None and time.monotonic() < deadline and dashboard.poll() is None:
-            found = re.search(r"launched at: (http://[^/\s]+)", log.read_text())
-            time.sleep(0.1)
-        assert found is not None, log.read_text()
-        request = urllib.request.Request(
-            f"{found.group(1)}/api/get_runs_for_project",
-            json.dumps({"project": "proj"}).encode(),
-            {"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            runs = json.loads(response.read())["data"]
-        assert [run["name"] for run in runs] == ["shown"]  # the run, from its own store
-    finally:
-        os.killpg(dashboard.pid, signal.SIGTERM)
-        dashboard.wait(timeout=30)
+    with running_dashboard(location.command, env, tmp_path / "show.log") as url:
+        runs = ask(f"{url}/api/get_runs_for_project", {"project": "proj"})
+    assert [run["name"] for run in runs] == ["shown"]  # the run, from its own store
 
 
 def test_the_default_store_needs_no_prefix(

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from trackio_dashboard import ask, running_dashboard
 
 from noether.core.trackers import Tracker, TrackerConfigError, create_tracker
 from noether_trackers_trackio import default_trackio_dir
@@ -101,14 +99,6 @@ def test_without_trackio_dir_the_run_lands_under_hf_home(
     assert (Path(os.environ["HF_HOME"]) / "trackio" / "proj.db").is_file()
 
 
-def _post(url: str, payload: dict[str, Any]) -> Any:
-    request = urllib.request.Request(
-        url, json.dumps(payload).encode(), {"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())["data"]
-
-
 def test_trackio_show_displays_the_run(
     make_tracker: Make, subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -120,31 +110,14 @@ def test_trackio_show_displays_the_run(
 
     # `trackio show` exactly as a user starts it, in the same environment (TRACKIO_DIR set by
     # the suite's isolation); its dashboard API is what the browser page reads.
-    log = tmp_path / "show.log"
-    with log.open("w") as output:
-        dashboard = subprocess.Popen(
-            [TRACKIO_CLI, "show", "--project", "proj"],
-            env={**subprocess_env, "PYTHONUNBUFFERED": "1"},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        url = None
-        while url is None and time.monotonic() < deadline and dashboard.poll() is None:
-            found = re.search(r"launched at: (http://[^/\s]+)", log.read_text())
-            url = found.group(1) if found else None
-            time.sleep(0.1)
-        assert url is not None, log.read_text()
-        runs = _post(f"{url}/api/get_runs_for_project", {"project": "proj"})
-        assert [run["name"] for run in runs] == ["shown"]
-        summary = _post(f"{url}/api/get_run_summary", {"project": "proj", "run": "shown"})
-        assert summary["num_logs"] == 3 and summary["last_step"] == 2
-        assert summary["config"]["lr"] == 0.1
-        assert summary["config"]["summary"]["loss/min"] == pytest.approx(1 / 3)
-    finally:
-        dashboard.terminate()
-        dashboard.wait(timeout=30)
+    show = [TRACKIO_CLI, "show", "--project", "proj"]
+    with running_dashboard(show, subprocess_env, tmp_path / "show.log") as url:
+        runs = ask(f"{url}/api/get_runs_for_project", {"project": "proj"})
+        summary = ask(f"{url}/api/get_run_summary", {"project": "proj", "run": "shown"})
+    assert [run["name"] for run in runs] == ["shown"]
+    assert summary["num_logs"] == 3 and summary["last_step"] == 2
+    assert summary["config"]["lr"] == 0.1
+    assert summary["config"]["summary"]["loss/min"] == pytest.approx(1 / 3)
 
 
 def test_a_second_directory_while_a_run_is_open_is_refused(
