@@ -18,18 +18,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from enum import Enum
 
 from noether.core.trackers._engine.worker import BackendWorker
 from noether.core.trackers.records import Call
-
-
-class Placement(Enum):
-    """Where a call for a backend went."""
-
-    QUEUED = "queued in memory"
-    SPILLED = "left in the journal, read back later"
-    QUEUED_DROPPING_OLDEST = "queued in memory in place of the oldest queued call"
 
 
 class BackendQueuePolicy:
@@ -45,17 +36,19 @@ class BackendQueuePolicy:
         """Whether ``worker`` has a spilled span and room to read it back."""
         return worker.overflow is not None and len(worker.queue) < self.read_back_below
 
-    def place(self, worker: BackendWorker, call: Call, span: tuple[int, int] | None) -> Placement:
-        """Give ``call`` (journaled at ``span``, None without a working journal) to ``worker``."""
+    def place(self, worker: BackendWorker, call: Call, span: tuple[int, int] | None) -> bool:
+        """Give ``call`` (journaled at ``span``, None without a working journal) to ``worker``:
+        queued in memory, or spilled to the journal, or queued in place of the oldest queued
+        call. True in that last case (an older call was dropped)."""
         if worker.overflow is None and len(worker.queue) < self.capacity:
             worker.offer(call)
-            return Placement.QUEUED
+            return False
         if span is not None:
             worker.spill(*span)
-            return Placement.SPILLED
+            return False
         dropped = len(worker.queue) >= self.capacity and worker.drop_oldest()
         worker.offer(call)
-        return Placement.QUEUED_DROPPING_OLDEST if dropped else Placement.QUEUED
+        return dropped
 
 
 class HandoverGate:

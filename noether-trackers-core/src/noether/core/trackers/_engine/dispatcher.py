@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 
-from noether.core.trackers._engine.backpressure import BackendQueuePolicy, HandoverGate, Placement
+from noether.core.trackers._engine.backpressure import BackendQueuePolicy, HandoverGate
 from noether.core.trackers._engine.journal_keeper import JournalKeeper
 from noether.core.trackers._engine.journal_writer import JournalWriter
 from noether.core.trackers._engine.run_summary import RunSummary
@@ -202,8 +202,7 @@ class DeliveryEngine:
             if self.queues.ready_to_read_back(worker):
                 self.journal.flush()  # the worker may read the span as soon as it is queued
                 worker.queue_overflow(self.journal.read_span)
-            placement = self.queues.place(worker, record, span)
-            if placement is Placement.QUEUED_DROPPING_OLDEST:
+            if self.queues.place(worker, record, span):
                 self._warn_dropping(worker)
 
     def _read_back_where_room(self) -> None:

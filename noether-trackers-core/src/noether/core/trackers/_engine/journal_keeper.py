@@ -31,11 +31,6 @@ class JournalKeeper:
         self.error: str | None = None
 
     @property
-    def working(self) -> bool:
-        """True while records are written (the run has a journal and it has not failed)."""
-        return self.writer is not None and self.error is None
-
-    @property
     def path(self) -> Path | None:
         """The journal file, if the run has one."""
         return self.writer.path if self.writer is not None else None
