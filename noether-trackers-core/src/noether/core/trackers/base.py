@@ -79,6 +79,13 @@ class BaseTracker:
     def _close(self, status: RunStatus) -> None:
         """Finish the backend's run; everything must be on disk (or sent) when this returns."""
 
+    def _flush(self) -> None:
+        """Make what the backend took so far survive the death of the process it runs in
+        (hand buffered writes to the OS, wait for a writer thread). Called when the backend's
+        calls run dry and on ``flush()``; optional: the default does nothing, for a backend
+        whose calls are kept once they return. After the delivery process dies, a backend
+        gets again every call it took after its last ``_flush`` (see ``docs/delivery.md``)."""
+
     def run_location(self) -> RunLocation | None:
         """Where this backend put the run and how a user looks at it, or None (the default:
         it does not say). Called after ``_init`` succeeded, also after ``_close``; it must
@@ -126,6 +133,15 @@ class BaseTracker:
                 name = type(self).__name__
                 self.warn_once(key, f"{name} cannot show {kind} values; skipping '{key}' for it")
         return accepted
+
+    # ---- crossing into the delivery process ------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What is pickled to run this backend in the delivery process: its attributes, without
+        the run of the compatibility methods (which holds locks and stays here)."""
+        state = dict(self.__dict__)
+        state["_alone"] = None
+        return state
 
     # ---- this backend alone (kept for code written against earlier versions) --------------------
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from noether.core.trackers.delivery import DeliverySettings
+from noether.core.trackers.delivery import DeliveryMode, DeliverySettings
 from noether.core.trackers.errors import TrackerConfigError, TrackerNotInstalledError, first_line
 from noether.core.trackers.registry import TrackerKind, TrackerRegistry, get_registry
 from noether.core.trackers.schema import Constraint, Option, check_options, tracker_options
@@ -57,6 +57,8 @@ ENTRY_OPTIONS = {
     "required": Option("required", bool, True),
     # the run's metric directions (min/max/last: glob patterns); see summary.SummaryDirections
     "summary": Option("summary", dict[str, list[str] | str] | None, None, (DirectionRules(),)),
+    # where the run's backends and journal run: a delivery process (default) or threads
+    "delivery": Option("delivery", DeliveryMode | None, None),
 }
 
 
@@ -190,6 +192,7 @@ def check_tracker_section(
     if problems:
         raise TrackerConfigError(problems)
     summary_directions(entries)  # two entries must not disagree about a metric
+    delivery_mode(entries)  # nor about the delivery
     return entries
 
 
@@ -203,16 +206,34 @@ def create_tracker(
     """Build the run that the ``tracker:`` section asks for, writing under ``output_path``.
 
     ``section`` is a mapping, a list of mappings, None, or the omegaconf node of any of those.
-    ``delivery`` tunes the delivery engine (queue sizes, timeouts, the journal). The run holds
-    one backend per entry (none for ``tracker: null`` or the ``noop`` kind).
+    ``delivery`` tunes the delivery engine (queue sizes, timeouts, the journal, and the mode,
+    which the section's ``delivery:`` sets when ``delivery`` does not). The run holds one
+    backend per entry (none for ``tracker: null`` or the ``noop`` kind).
     """
     entries = check_tracker_section(section, registry)
+    settings = delivery or DeliverySettings()
+    if settings.mode is None:
+        settings = replace(settings, mode=delivery_mode(entries))
     return Tracker(
         [_build(entry, output_path) for entry in entries],
         output_path=output_path,
-        delivery=delivery,
+        delivery=settings,
         summary_directions=summary_directions(entries),
     )
+
+
+def delivery_mode(entries: Sequence[TrackerEntry]) -> DeliveryMode | None:
+    """The ``delivery:`` the entries give (any entry may, for the whole run);
+    TrackerConfigError when two give different ones."""
+    modes = {
+        entry.path: entry.options["delivery"]
+        for entry in entries
+        if entry.options.get("delivery") is not None
+    }
+    if len(set(modes.values())) > 1:
+        given = ", ".join(f"{path}.delivery: {mode}" for path, mode in modes.items())
+        raise TrackerConfigError([f"{given}: one run has one delivery; give one of them"])
+    return next(iter(modes.values()), None)
 
 
 def summary_directions(entries: Sequence[TrackerEntry]) -> SummaryDirections:
@@ -259,6 +280,7 @@ def _build(entry: TrackerEntry, output_path: str | os.PathLike[str] | None) -> B
     options = dict(entry.options)
     required = options.pop("required", True)
     options.pop("summary", None)  # the run's, not the backend's: see summary_directions
+    options.pop("delivery", None)  # the run's too: see delivery_mode
     try:
         backend = entry.kind.tracker_class(output_path=output_path, **options)
     except (TypeError, ValueError) as error:

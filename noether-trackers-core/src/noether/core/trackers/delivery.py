@@ -8,8 +8,14 @@ How delivery works is described in ``docs/delivery.md`` and lives in the private
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, TypeAlias
 
 from noether.core.trackers.run_info import RunStatus
+
+#: Where a run's backends and journal run: ``process`` (a delivery process of the run's own,
+#: the default) or ``thread`` (threads of the training process).
+DeliveryMode: TypeAlias = Literal["process", "thread"]
+DELIVERY_MODES: tuple[DeliveryMode, ...] = ("process", "thread")
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,15 @@ class DeliverySettings:
     #: How long ``log()`` waits for a dispatcher that makes no progress at all (its journal's
     #: disk hangs) before it drops the call, with ``queue_capacity`` calls already waiting.
     handover_timeout: float = 1.0
+    #: ``process`` or ``thread`` (see :data:`DeliveryMode`); None: the YAML section's
+    #: ``delivery:``, else ``process``.
+    mode: DeliveryMode | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode is not None and self.mode not in DELIVERY_MODES:
+            raise ValueError(
+                f"DeliverySettings mode must be one of {DELIVERY_MODES}; got {self.mode!r}"
+            )
 
 
 @dataclass(frozen=True)

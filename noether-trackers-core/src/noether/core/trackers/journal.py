@@ -206,6 +206,28 @@ def read_span(run_dir: Path, data: bytes, where: str) -> Iterator[LogRecord | Su
         yield replace(record, values=values)
 
 
+def record_spans(path: Path, start: int) -> list[tuple[int, int]]:
+    """The byte spans of the readable log and summary records of the journal at ``path``
+    from byte offset ``start`` on, in order (a replacement delivery process reads back from
+    them what its predecessor's backends had not taken)."""
+    spans = []
+    with _open_regular_file(path) as stream:
+        stream.seek(start)
+        offset = start
+        for line in stream:
+            end = offset + len(line)
+            if line.endswith(b"\n"):  # a last line without its newline was cut short
+                parsed, reason = _parse(line, b"")
+                if reason is None and isinstance(parsed, dict) and parsed.get("op") in _CALLS:
+                    spans.append((offset, end))
+            offset = end
+    return spans
+
+
+#: The ``op`` of the records that stand for the run's calls.
+_CALLS = frozenset({LogRecord.OP, SummaryRecord.OP})
+
+
 def _numbered_lines(path: Path) -> Iterator[tuple[int, bytes, bytes | None]]:
     """The non-blank lines of ``path``, numbered from 1, each with the next one (or None)."""
     with _open_regular_file(path) as stream:

@@ -10,6 +10,7 @@ subclasses, written by plugins).
 
 from __future__ import annotations
 
+import logging
 import numbers
 import os
 import threading
@@ -22,6 +23,11 @@ from typing import Any
 from noether.core.trackers import distributed
 from noether.core.trackers._engine import lifecycle
 from noether.core.trackers._engine.dispatcher import DeliveryEngine
+from noether.core.trackers._engine.process_delivery import (
+    DeliveryProcessUnavailable,
+    ProcessDelivery,
+)
+from noether.core.trackers._engine.run_summary import RunSummary
 from noether.core.trackers._engine.startup import BackendEntry, labels, settle_failed_starts
 from noether.core.trackers._engine.worker import Backend
 from noether.core.trackers.delivery import DeliveryReport, DeliverySettings
@@ -44,6 +50,10 @@ from noether.core.trackers.values import normalise_values
 from noether.core.trackers.warn_once import WarnOnce
 
 __all__ = ["BackendEntry", "FanoutTracker", "Tracker"]
+
+#: What delivers a run's calls: a delivery process, or threads of this process.
+Delivery = ProcessDelivery | DeliveryEngine
+logger = logging.getLogger("noether.trackers")
 
 #: The user's summary rules: a :class:`SummaryDirections`, or ``{"min": [...], ...}``.
 DirectionsArgument = SummaryDirections | Mapping[str, str | Sequence[str]] | None
@@ -89,9 +99,11 @@ class Tracker:
         self._lock = threading.RLock()
         self._closed = False
         self._next_step = 0
-        self._engine: DeliveryEngine | None = None
+        self._engine: Delivery | None = None
         # The engine of a close() under way, until it returns.
-        self._closing: DeliveryEngine | None = None
+        self._closing: Delivery | None = None
+        # True in a forked child (a data-loader worker): its copy of the run does nothing.
+        self._forked_copy = False
         self._warn_once = WarnOnce()
         # The backends whose start succeeded (for run_locations).
         self._started: list[Backend] = []
@@ -177,8 +189,7 @@ class Tracker:
             try:
                 # the engine opens (and locks) the journal before anything is written, so that
                 # a second process on the same run directory changes nothing there
-                named = list(zip(self.backends, labels(self._entries), strict=True))
-                engine = DeliveryEngine(named, self.run, self.delivery_settings, previous)
+                engine = self._start_delivery(previous)
                 if self.output_path is not None:
                     write_yaml(self.output_path / CONFIG_FILE, self.run.config)
             except BaseException:
@@ -195,6 +206,23 @@ class Tracker:
             self.close(status="failed", timeout=self.delivery_settings.close_timeout)
             raise TrackerConfigError(problems)
         self._started = engine.started_backends()
+
+    def _start_delivery(self, previous: RunSummary | None) -> Delivery:
+        """The run's delivery, as ``delivery_settings.mode`` asks (a process by default);
+        thread delivery, with a warning, where a delivery process cannot be had."""
+        assert self.run is not None
+        named = list(zip(self.backends, labels(self._entries), strict=True))
+        if (self.delivery_settings.mode or "process") == "process":
+            try:
+                return ProcessDelivery(named, self.run, self.delivery_settings, previous)
+            except DeliveryProcessUnavailable as error:
+                logger.warning(
+                    "noether-trackers: run %s uses thread delivery: %s (set `delivery: "
+                    "thread` to choose it and silence this)",
+                    self.run.display_name,
+                    error,
+                )
+        return DeliveryEngine(named, self.run, self.delivery_settings, previous)
 
     def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
         """Log ``data`` (name to value) at ``step``; ``None`` means the step after the last.
@@ -264,6 +292,8 @@ class Tracker:
         if status not in RUN_STATUSES:
             raise ValueError(f"close() status must be one of {RUN_STATUSES}; got {status!r}")
         timeout = self.delivery_settings.close_timeout if timeout is None else timeout
+        if self._forked_copy:  # the process that started the run closes it
+            return DeliveryReport(status, ())
         with self._lock:
             engine = self._closing
             if not self._closed:
@@ -327,6 +357,13 @@ class Tracker:
     def _accepting(self, method: str) -> None:
         """Explain a call made while no engine runs: before init (an error), after close (a
         warning), or on a run without backends (nothing to do)."""
+        if self._forked_copy:
+            self._warn_once(
+                ("forked", method),
+                f"{method}() in a forked process (a data-loader worker?) is ignored: only the "
+                "process that started the run logs to it",
+            )
+            return
         if self.run is None and not self._closed:
             raise RuntimeError(f"call init() before {method}()")
         if self._closed:
@@ -357,6 +394,21 @@ class Tracker:
         if environment:
             plain[RUN_ENVIRONMENT_KEY] = dict(environment)
         return plain
+
+
+def _leave_alone_in_forked_child() -> None:
+    """A forked child (a data-loader worker) holds copies of the parent's open runs: they must
+    neither deliver nor close anything (the parent does)."""
+    for tracker in lifecycle.forget_open_runs():
+        if isinstance(tracker, Tracker):
+            tracker._forked_copy = True
+            tracker._closed = True
+            tracker._engine = tracker._closing = None
+            tracker._lock = threading.RLock()  # another thread may have held it at the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_leave_alone_in_forked_child)
 
 
 class FanoutTracker(Tracker):

@@ -24,9 +24,12 @@ from collections.abc import Sequence
 from noether.core.trackers._engine.backpressure import BackendQueuePolicy, HandoverGate
 from noether.core.trackers._engine.journal_keeper import JournalKeeper
 from noether.core.trackers._engine.journal_writer import JournalWriter
+from noether.core.trackers._engine.progress import ProgressBoard
 from noether.core.trackers._engine.run_summary import RunSummary
+from noether.core.trackers._engine.startup import StartFailure
 from noether.core.trackers._engine.worker import POLL_INTERVAL, Backend, BackendWorker
 from noether.core.trackers.delivery import DeliveryReport, DeliverySettings
+from noether.core.trackers.journal import record_spans
 from noether.core.trackers.records import (
     FORMAT_VERSION,
     CloseCall,
@@ -38,12 +41,26 @@ from noether.core.trackers.records import (
     RewindRecord,
     SummaryRecord,
 )
-from noether.core.trackers.run_files import write_summary
+from noether.core.trackers.run_files import JOURNAL_FILE, write_summary
 from noether.core.trackers.run_info import RunInfo, RunStatus
 
 logger = logging.getLogger("noether.trackers")
 #: The journal is handed to the OS at least this often (seconds) while calls keep coming.
 FLUSH_INTERVAL = 0.5
+
+
+class CatchUp:
+    """Where a replacement delivery process takes over: the run's calls its predecessor's
+    journal holds from ``session_start`` (a byte offset) on, and what each backend took."""
+
+    def __init__(self, session_start: int | None, durable: Sequence[int], resend_from: int) -> None:
+        self.session_start = session_start
+        #: Per backend, the calls it took up to its last flush (it gets every later one again).
+        self.durable = list(durable)
+        #: The first call the training process sends again (it forgot those the journal holds).
+        self.resend_from = resend_from
+        #: Byte spans of the journaled calls from ``session_start`` on (set when read).
+        self.spans: list[tuple[int, int]] = []
 
 
 class DeliveryEngine:
@@ -55,14 +72,36 @@ class DeliveryEngine:
         run: RunInfo,
         settings: DeliverySettings,
         previous: RunSummary | None = None,
+        *,
+        board: ProgressBoard | None = None,
+        catch_up: CatchUp | None = None,
     ) -> None:
         """Deliver ``run``'s calls to ``backends`` (each with its label in reports); a resumed
         run's summary starts from ``previous``. Opens (and locks) the journal: raises
-        ``JournalLockedError`` when another writer holds it."""
+        ``JournalLockedError`` when another writer holds it.
+
+        In a delivery process, ``board`` tells the training process how far delivery got;
+        ``catch_up`` makes this engine take over from a delivery process that died: its
+        backends first get, from the journal, every call they had not durably taken."""
         self.run = run
         self.settings = settings
-        self.workers = [BackendWorker(backend, label) for backend, label in backends]
+        self.board = board
+        self.catch_up = catch_up
         directory = run.output_path if settings.journal else None
+        if catch_up is not None and directory is not None and catch_up.session_start is not None:
+            catch_up.spans = record_spans(directory / JOURNAL_FILE, catch_up.session_start)
+        #: Calls of the run this engine's predecessors took care of (0 for the first).
+        self.calls_before = (
+            max(len(catch_up.spans), catch_up.resend_from) if catch_up is not None else 0
+        )
+        taken = [
+            min(catch_up.durable[index], self.calls_before) if catch_up is not None else 0
+            for index in range(len(backends))
+        ]
+        self.workers = [
+            BackendWorker(backend, label, index, board, taken[index])
+            for index, (backend, label) in enumerate(backends)
+        ]
         self.journal = JournalKeeper(
             JournalWriter(directory) if directory is not None else None,
             on_failure=self._read_back_everything,
@@ -79,40 +118,71 @@ class DeliveryEngine:
         self._close_submitted = False
         #: When closing must be over (monotonic); a later, shorter close moves it earlier.
         self._deadline = math.inf
+        self._session_start: int | None = None
         self._dispatcher = threading.Thread(
             target=self._dispatch, name="noether-trackers:dispatcher", daemon=True
         )
 
     # ---- producer side (the run's public methods, under its lock) -------------------------------
 
-    def start(self) -> list[tuple[BackendWorker, BaseException]]:
+    @property
+    def session_start(self) -> int | None:
+        """The journal's byte offset where this run's calls of this training process begin
+        (None without a journal)."""
+        if self.catch_up is not None:
+            return self.catch_up.session_start
+        return self._session_start
+
+    def start(self) -> list[StartFailure]:
         """Journal the run's start and start every backend and the dispatcher; return the
         backends that failed to start (or did not within ``init_timeout``)."""
         self.journal.write(JournalHeader(FORMAT_VERSION, time.time()))
-        self.journal.write(InitRecord.of_run(self.run, time.time()))
-        if self.run.resume_step is not None:
-            self.journal.write(RewindRecord(self.run.resume_step, time.time()))
+        if self.catch_up is None:  # a replacement continues its predecessor's part of the run
+            self.journal.write(InitRecord.of_run(self.run, time.time()))
+            if self.run.resume_step is not None:
+                self.journal.write(RewindRecord(self.run.resume_step, time.time()))
+        writer = self.journal.writer
+        self._session_start = writer.offset if writer is not None else None
         for worker in self.workers:
             worker.start(self.run)
+            self._queue_catch_up(worker)
         deadline = time.monotonic() + self.settings.init_timeout
-        failures: list[tuple[BackendWorker, BaseException]] = []
+        failures: list[StartFailure] = []
         for worker in self.workers:
             if not worker.init_done.wait(max(0.0, deadline - time.monotonic())):
                 timeout = self.settings.init_timeout
-                failures.append((worker, TimeoutError(f"_init did not return within {timeout}s")))
+                error = TimeoutError(f"_init did not return within {timeout}s")
+                failures.append(StartFailure.of(worker.index, worker.label, error))
             elif worker.init_error is not None:
-                failures.append((worker, worker.init_error))
+                failures.append(StartFailure.of(worker.index, worker.label, worker.init_error))
         self._dispatcher.start()
         return failures
+
+    def _queue_catch_up(self, worker: BackendWorker) -> None:
+        """Queue, after its start, the journaled calls ``worker``'s backend had not durably
+        taken when the previous delivery process died."""
+        if self.catch_up is None or worker.taken >= self.calls_before:
+            return
+        # one read-back per stretch of adjacent records: a torn line, or the header of the
+        # process before, is never read back as a call
+        group: list[tuple[int, int]] = []
+        for span in [*self.catch_up.spans[worker.taken :], None]:
+            if group and (span is None or span[0] != group[-1][1]):
+                worker.read_back(self.journal.read_span, group[0][0], group[-1][1], len(group))
+                group = []
+            if span is not None:
+                group.append(span)
 
     def abandon(self) -> None:
         """Give the journal back (and its lock) without starting: ``init`` failed before."""
         self.journal.abandon()
 
-    def detach(self, worker: BackendWorker) -> None:
-        """Stop delivering to ``worker`` (a backend that failed to start)."""
-        worker.stop()
-        self.workers = [other for other in self.workers if other is not worker]
+    def detach(self, index: int) -> None:
+        """Stop delivering to backend number ``index`` (one that failed to start)."""
+        for worker in self.workers:
+            if worker.index == index:
+                worker.stop()
+        self.workers = [worker for worker in self.workers if worker.index != index]
 
     def started_backends(self) -> list[Backend]:
         """The backends whose start succeeded."""
@@ -137,7 +207,7 @@ class DeliveryEngine:
             if (
                 self._processed >= self._submitted
                 and self._idle
-                and all(worker.pending() == 0 for worker in self.workers)
+                and all(worker.settled() for worker in self.workers)
             ):
                 return True
             time.sleep(0.001)
@@ -171,6 +241,7 @@ class DeliveryEngine:
                 record = self._pending.popleft()
             except IndexError:
                 self.journal.flush()
+                self._publish_progress()
                 self._read_back_where_room()
                 self._idle = True
                 time.sleep(POLL_INTERVAL)
@@ -187,6 +258,11 @@ class DeliveryEngine:
             if time.monotonic() - last_flush >= FLUSH_INTERVAL:
                 self.journal.flush()
                 last_flush = time.monotonic()
+            self._publish_progress()
+
+    def _publish_progress(self) -> None:
+        if self.board is not None:
+            self.board.kept = self.calls_before + self.journal.kept
 
     def _handle(self, record: LogRecord | SummaryRecord | CloseCall) -> None:
         if isinstance(record, CloseCall):
@@ -239,6 +315,7 @@ class DeliveryEngine:
         undelivered = {r.backend: r.lost for r in self.report.backends if r.lost}
         self.journal.write(CloseRecord(status, summary, undelivered, time.time()))
         self.journal.close()
+        self._publish_progress()
         self.report = self._report(status)
         if not self.report.complete or self.report.journal_error:
             logger.warning(

@@ -29,6 +29,17 @@ class JournalKeeper:
         self._on_failure = on_failure
         #: Why the journal stopped being written (None while it works).
         self.error: str | None = None
+        # the run's calls (log and summary records) given to write, and how many of them
+        # were on the OS's side at the last successful flush
+        self._given = self._flushed = 0
+
+    @property
+    def kept(self) -> int:
+        """The run's calls the journal holds safely: handed to the OS, or (without a working
+        journal, which can keep nothing more) every call given."""
+        if self.writer is None or self.error is not None:
+            return self._given
+        return self._flushed
 
     @property
     def path(self) -> Path | None:
@@ -37,6 +48,8 @@ class JournalKeeper:
 
     def write(self, record: Record) -> tuple[int, int] | None:
         """Append ``record``; its byte span, or None when the journal is not working."""
+        if isinstance(record, LogRecord | SummaryRecord):
+            self._given += 1
         if self.writer is None or self.error is not None:
             return None
         try:
@@ -49,10 +62,13 @@ class JournalKeeper:
         """Hand what is buffered to the OS, if anything is."""
         if self.writer is None or self.error is not None or not self.writer.dirty:
             return
+        given = self._given
         try:
             self.writer.flush()
         except OSError as error:
             self._failed(error)
+        else:
+            self._flushed = given
 
     def read_span(self, start: int, end: int) -> Iterator[LogRecord | SummaryRecord]:
         """The records journaled between two byte offsets (see ``JournalWriter.read_span``)."""

@@ -50,6 +50,13 @@ def unregister(tracker: OpenRun) -> None:
     _open_trackers.discard(tracker)
 
 
+def forget_open_runs() -> list[OpenRun]:
+    """Forget every open run and return them (a forked child must not close its parent's)."""
+    runs = list(_open_trackers)
+    _open_trackers.clear()
+    return runs
+
+
 def _install_sigterm_handler() -> None:
     global _previous_handler
     if threading.current_thread() is not threading.main_thread():

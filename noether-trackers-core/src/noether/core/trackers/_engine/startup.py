@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from noether.core.trackers._engine.worker import Backend, BackendWorker
+from noether.core.trackers._engine.worker import Backend
 
 logger = logging.getLogger("noether.trackers")
 #: The hint that ends the error of a required backend that failed to start.
@@ -30,6 +30,21 @@ class BackendEntry:
     required: bool = True
 
 
+@dataclass(frozen=True)
+class StartFailure:
+    """A backend that did not start: its place in the run, its label, and why."""
+
+    index: int
+    label: str
+    #: ``Type: message`` of the error ``_init`` raised (or the timeout's).
+    error: str
+
+    @classmethod
+    def of(cls, index: int, label: str, error: BaseException) -> StartFailure:
+        """The failure of backend ``index`` that raised ``error``."""
+        return cls(index, label, f"{type(error).__name__}: {error}")
+
+
 def labels(entries: Sequence[BackendEntry]) -> list[str]:
     """Readable, unique names for the backends of one run (their class names, numbered when
     one class is there twice)."""
@@ -40,21 +55,21 @@ def labels(entries: Sequence[BackendEntry]) -> list[str]:
 
 
 def settle_failed_starts(
-    failures: Sequence[tuple[BackendWorker, BaseException]],
+    failures: Sequence[StartFailure],
     entries: Sequence[BackendEntry],
-    detach: Callable[[BackendWorker], None],
+    detach: Callable[[int], None],
 ) -> list[str]:
     """Apply the policy to the backends that failed to start: ``detach`` each optional one
-    (with a warning) and return the problems of the required ones (empty: the run goes on)."""
-    entry_of = {id(entry.backend): entry for entry in entries}
+    (by its index, with a warning) and return the problems of the required ones (empty: the
+    run goes on)."""
     problems = []
-    for worker, error in failures:
-        entry = entry_of[id(worker.backend)]
+    for failure in failures:
+        entry = entries[failure.index]
         where = entry.config_path or "tracker"
-        message = f"{where} ({worker.label}): failed to start: {type(error).__name__}: {error}"
+        message = f"{where} ({failure.label}): failed to start: {failure.error}"
         if entry.required:
             problems.append(message)
         else:
             logger.warning("%s; continuing without it (required: false)", message)
-            detach(worker)
+            detach(failure.index)
     return [*problems, OPTIONAL_HINT] if problems else []

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Iterator
 from typing import ClassVar, Protocol
 
+from noether.core.trackers._engine.progress import ProgressBoard
 from noether.core.trackers.delivery import BackendReport
 from noether.core.trackers.records import (
     Call,
@@ -58,15 +59,40 @@ class Backend(Protocol):
 
     def _close(self, status: RunStatus) -> None: ...
 
+    def _flush(self) -> None: ...
+
     def run_location(self) -> RunLocation | None: ...
 
 
 class BackendWorker:
-    """Runs one backend's calls in order on a thread of its own."""
+    """Runs one backend's calls in order on a thread of its own.
 
-    def __init__(self, backend: Backend, label: str) -> None:
+    It counts the run's calls (``log`` and summary) the backend took, failed or lost, in order
+    (:attr:`taken`), and lets the backend ``_flush`` whenever its queue runs dry; the count at
+    the last flush goes to the progress board, if the run has one (a delivery process).
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        label: str,
+        index: int = 0,
+        board: ProgressBoard | None = None,
+        taken: int = 0,
+    ) -> None:
+        """Deliver to ``backend`` (``label`` in reports; ``index``: its place in the run, and
+        on ``board``); ``taken``: calls of the run it took before (a replacement delivery
+        process)."""
         self.backend = backend
         self.label = label
+        self.index = index
+        self.board = board
+        #: The run's calls this backend took (delivered, failed or lost), in order.
+        self.taken = taken
+        #: :attr:`taken` when the backend last flushed.
+        self.flushed_at = taken
+        if board is not None:
+            board.set_durable(index, taken)
         self.queue: deque[Call] = deque()
         #: Journal span ``[start, end, calls]`` not yet queued; owned by the dispatcher thread.
         self.overflow: list[int] | None = None
@@ -120,9 +146,18 @@ class BackendWorker:
             self.overflow = None
             self.queue.append(JournalSpan(read, start, end, calls))
 
+    def read_back(self, read: JournalSpanReader, start: int, end: int, calls: int) -> None:
+        """Queue the ``calls`` journaled between byte offsets ``start`` and ``end``."""
+        self.offered += calls
+        self.queue.append(JournalSpan(read, start, end, calls))
+
     def pending(self) -> int:
         """Calls queued, spilled or running."""
         return self.offered - self.completed - self.dropped
+
+    def settled(self) -> bool:
+        """Whether every call offered is taken and flushed (or the backend is not running)."""
+        return self.pending() == 0 and (self.flushed_at == self.taken or not self.started)
 
     def stop(self) -> None:
         """Let the thread end once its queue is empty."""
@@ -150,12 +185,15 @@ class BackendWorker:
             try:
                 call = self.queue.popleft()
             except IndexError:
+                if self.flushed_at != self.taken and self.started:
+                    self._flush()
                 if self._stopping:
                     return
                 time.sleep(POLL_INTERVAL)
                 continue
             if self.init_error is not None:
                 self.completed += 1  # a backend that failed to start gets no further calls
+                self.taken += _calls_of_run(call)
             elif isinstance(call, JournalSpan):
                 self._read_back(call)
             else:
@@ -170,8 +208,21 @@ class BackendWorker:
             self._record_failure(call, error)
         finally:
             self.completed += 1
-            if isinstance(call, StartCall):
+            if isinstance(call, LogRecord | SummaryRecord):
+                self.taken += 1
+            elif isinstance(call, StartCall):
                 self.init_done.set()
+
+    def _flush(self) -> None:
+        taken = self.taken
+        try:
+            self.backend._flush()
+        except BaseException as error:  # the calls stay "not durable": given again if need be
+            self._record_failure(_FLUSH, error, 0)
+            return
+        self.flushed_at = taken
+        if self.board is not None:
+            self.board.set_durable(self.index, taken)
 
     def _read_back(self, span: JournalSpan) -> None:
         replayed = 0
@@ -187,8 +238,9 @@ class BackendWorker:
                 skipped = ValueError(f"{missing} journaled calls could not be read back")
                 self._record_failure(span, skipped, missing)
         self.completed += max(0, span.calls - replayed)
+        self.taken += max(0, span.calls - replayed)
 
-    def _record_failure(self, call: Call, error: BaseException, calls: int = 1) -> None:
+    def _record_failure(self, call: Call | None, error: BaseException, calls: int = 1) -> None:
         if isinstance(call, StartCall):
             self.init_error = error
             return
@@ -199,9 +251,20 @@ class BackendWorker:
                 "tracker backend %s failed in %s; training goes on, further failures are only "
                 "counted and summarised at close:\n%s",
                 self.label,
-                _METHOD_NAMES[type(call)],
+                _METHOD_NAMES[type(call)] if call is not None else "_flush",
                 "".join(traceback.format_exception(error)).rstrip(),
             )
+
+
+#: The "call" of a failed ``_flush``, for its report.
+_FLUSH = None
+
+
+def _calls_of_run(call: Call) -> int:
+    """How many of the run's calls ``call`` stands for."""
+    if isinstance(call, JournalSpan):
+        return call.calls
+    return 1 if isinstance(call, LogRecord | SummaryRecord) else 0
 
 
 class JournalSpanReader(Protocol):
