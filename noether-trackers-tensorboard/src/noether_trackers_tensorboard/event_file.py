@@ -85,8 +85,15 @@ class EventFile:
             self._file.write(record)
             self._dirty = True
 
+    @property
+    def dirty(self) -> bool:
+        """Whether events were written since the last flush (read without the lock: a stale
+        answer only delays a flush until the next check)."""
+        return self._dirty
+
     def flush(self) -> None:
-        """Hand buffered events to the OS."""
+        """Hand buffered events to the OS: once this returns, they survive the death of this
+        process (not of the machine: that takes :meth:`close`, which syncs)."""
         with self._lock:
             self._file.flush()
             self._dirty = False

@@ -80,6 +80,12 @@ class TensorboardTracker(BaseTracker):
         self._summary.update(values)
         self._write({"summary": self._events.markdown_key_values(self._summary)}, step=0)
 
+    def _flush(self) -> None:
+        """Hand the event file's buffer to the OS, so that a killed process loses no event
+        (nothing to do, not even a system call, when no event was written since)."""
+        if self._writer is not None and self._writer.dirty:
+            self._writer.flush()
+
     def _close(self, status: RunStatus) -> None:
         if self._writer is not None:
             self._writer.close()

@@ -60,6 +60,15 @@ class Image:
             raise ValueError(f"Image needs numeric pixels; got dtype {array.dtype}")
         object.__setattr__(self, "pixels", np.ascontiguousarray(array.astype(np.uint8)))
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (into a delivery process) as its pixels alone: the array it was made from
+        is not sent again (``data`` is the pixels on the other side)."""
+        return {"caption": self.caption, "pixels": self.pixels}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in (("data", state["pixels"]), *state.items()):
+            object.__setattr__(self, name, value)
+
     @property
     def height(self) -> int:
         """Height in pixels."""
@@ -172,6 +181,18 @@ class Histogram:
             "sum_squares": float((finite * finite).sum()),
         }
         for name, value in stats.items():
+            object.__setattr__(self, name, value)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (into a delivery process) as its bins and statistics: the values it was
+        made from are not sent (``values`` is None on the other side, as for
+        :meth:`from_bins`)."""
+        state = dict(self.__dict__)
+        state["values"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
             object.__setattr__(self, name, value)
 
     @property

@@ -38,6 +38,7 @@ from noether.core.trackers._engine.messages import (
     Started,
 )
 from noether.core.trackers._engine.progress import ProgressBoard
+from noether.core.trackers.resume import previous_run
 from noether.core.trackers.run_info import RunInfo, RunStatus
 from noether.core.trackers.run_location import RunLocation
 from noether.core.trackers.values import Value
@@ -141,11 +142,19 @@ class DeliveryProcess:
         board = ProgressBoard(len(message.backends), self.board_descriptor)
         backends = [_load(data) for data in message.backends]
         try:
+            previous = message.previous
+            run = message.run
+            if message.catch_up is not None and run.output_path is not None:
+                # the summary so far is what the journal holds (the predecessor's notes died)
+                previous = (
+                    previous_run(run.output_path, run.run_id, None, run.summary_directions)
+                    or previous
+                )
             self.engine = DeliveryEngine(
                 list(zip(backends, message.labels, strict=True)),
-                message.run,
+                run,
                 message.settings,
-                message.previous,
+                previous,
                 board=board,
                 catch_up=message.catch_up,
             )

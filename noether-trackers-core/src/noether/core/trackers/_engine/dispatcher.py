@@ -27,7 +27,7 @@ from noether.core.trackers._engine.journal_writer import JournalWriter
 from noether.core.trackers._engine.progress import ProgressBoard
 from noether.core.trackers._engine.run_summary import RunSummary
 from noether.core.trackers._engine.startup import StartFailure
-from noether.core.trackers._engine.worker import POLL_INTERVAL, Backend, BackendWorker
+from noether.core.trackers._engine.worker import Backend, BackendWorker, IdleWait
 from noether.core.trackers.delivery import DeliveryReport, DeliverySettings
 from noether.core.trackers.journal import record_spans
 from noether.core.trackers.records import (
@@ -119,6 +119,7 @@ class DeliveryEngine:
         #: When closing must be over (monotonic); a later, shorter close moves it earlier.
         self._deadline = math.inf
         self._session_start: int | None = None
+        self._waiting = IdleWait()
         self._dispatcher = threading.Thread(
             target=self._dispatch, name="noether-trackers:dispatcher", daemon=True
         )
@@ -129,20 +130,23 @@ class DeliveryEngine:
     def session_start(self) -> int | None:
         """The journal's byte offset where this run's calls of this training process begin
         (None without a journal)."""
-        if self.catch_up is not None:
-            return self.catch_up.session_start
         return self._session_start
 
     def start(self) -> list[StartFailure]:
         """Journal the run's start and start every backend and the dispatcher; return the
         backends that failed to start (or did not within ``init_timeout``)."""
         self.journal.write(JournalHeader(FORMAT_VERSION, time.time()))
-        if self.catch_up is None:  # a replacement continues its predecessor's part of the run
+        writer = self.journal.writer
+        start = self.catch_up.session_start if self.catch_up is not None else None
+        if start is None or writer is None or writer.offset < start:
+            # the first process of this training process (or a replacement whose predecessor
+            # died before its start reached the journal); a replacement otherwise continues
+            # its predecessor's part of the run
             self.journal.write(InitRecord.of_run(self.run, time.time()))
             if self.run.resume_step is not None:
                 self.journal.write(RewindRecord(self.run.resume_step, time.time()))
-        writer = self.journal.writer
-        self._session_start = writer.offset if writer is not None else None
+            start = writer.offset if writer is not None else None
+        self._session_start = start
         for worker in self.workers:
             worker.start(self.run)
             self._queue_catch_up(worker)
@@ -199,6 +203,7 @@ class DeliveryEngine:
             return
         self._submitted += 1
         self._pending.append(record)
+        self._waiting.wake()  # a system call only for the first call after a pause
 
     def flush(self, timeout: float) -> bool:
         """Wait until every submitted call is journaled and taken by every live backend."""
@@ -227,6 +232,7 @@ class DeliveryEngine:
             self._pending.append(CloseCall(status))
             self._submitted += 1
             self._close_submitted = True
+            self._waiting.wake()
         self._dispatcher.join(max(0.0, self._deadline - time.monotonic()) + 0.05)
         if self.report is None:  # the dispatcher itself is stuck (e.g. the journal's disk)
             self.report = self._report(status)
@@ -244,9 +250,10 @@ class DeliveryEngine:
                 self._publish_progress()
                 self._read_back_where_room()
                 self._idle = True
-                time.sleep(POLL_INTERVAL)
+                self._waiting.wait(lambda: bool(self._pending))
                 self._idle = False
                 continue
+            self._waiting.found_work()
             try:
                 self._handle(record)
             except Exception:  # a bug here must not stop delivery of everything else

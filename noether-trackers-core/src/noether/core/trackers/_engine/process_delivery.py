@@ -268,6 +268,7 @@ class ProcessDelivery:
         elif isinstance(message, Opened) and message.error is not None:
             self._give_up(f"the new delivery process could not open the run: {message.error}")
         elif isinstance(message, Started):
+            self._session_start = message.session_start
             for failure in message.failures:
                 if failure.index not in self._detached | self._failed_to_start:
                     logger.error(
@@ -353,8 +354,13 @@ class ProcessDelivery:
         run = replace(self.run, resumed=True, resume_step=None)
         try:
             self._process, self._sock = self._spawn()
-            wire.send(self._sock, Open(backends, self.labels, run, self.settings, None, catch_up))
+            wire.send(
+                self._sock,
+                Open(backends, self.labels, run, self.settings, self._previous, catch_up),
+            )
             wire.send(self._sock, Start())
+            for index in sorted(self._detached | self._failed_to_start):
+                wire.send(self._sock, Detach(index))
             calls = [call for _, call in self._unkept]
             if calls:
                 wire.send(self._sock, Calls(resend_from, calls))
@@ -434,6 +440,11 @@ class ProcessDelivery:
 
 
 def _pickled(backend: Backend, label: str) -> bytes:
+    if type(backend).__module__ == "__main__":
+        raise DeliveryProcessUnavailable(
+            f"backend {label} is a class of the main script, which a delivery process does "
+            "not run (define it in a module to deliver it from a process)"
+        )
     try:
         return pickle.dumps(backend, protocol=5)
     except Exception as error:
