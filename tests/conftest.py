@@ -7,6 +7,7 @@ so nothing touches the real home directory or the network.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,21 @@ def isolated_environment(
 def subprocess_env() -> dict[str, str]:
     """The (already isolated) environment to hand to a subprocess a test starts."""
     return dict(os.environ)
+
+
+@pytest.fixture(autouse=True)
+def no_run_left_open() -> Iterator[None]:
+    """Close the runs a test left open (an assertion failed before its ``close()``): their
+    delivery processes would live on and disturb the tests after it."""
+    yield
+    from noether.core.trackers._engine import lifecycle
+
+    lifecycle.close_all(status="failed", timeout=5.0)
+
+
+@pytest.fixture
+def thread_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs that choose no delivery use threads of this process (``NOETHER_TRACKERS_DELIVERY``),
+    for the tests that look at or patch a backend library inside the training process (its
+    threads, its process-wide state, faults injected with monkeypatch)."""
+    monkeypatch.setenv("NOETHER_TRACKERS_DELIVERY", "thread")

@@ -97,7 +97,8 @@ def test_a_hanging_backend_blocks_neither_training_nor_close(registry: Any, tmp_
 def test_a_backend_that_falls_behind_reads_its_overflow_back_from_the_journal(
     registry: Any, tmp_path: Path
 ) -> None:
-    settings = DeliverySettings(queue_capacity=20)
+    # the engine's back-pressure, looked at from inside (it runs the same in a delivery process)
+    settings = DeliverySettings(queue_capacity=20, mode="thread")
     tracker = create_tracker(
         [{"kind": "slow"}, {"kind": "tensorboard"}], tmp_path, registry=registry, delivery=settings
     )
@@ -132,7 +133,8 @@ def test_a_hanging_backend_keeps_memory_bounded(registry: Any, tmp_path: Path) -
         [{"kind": "hanging"}, {"kind": "tensorboard"}],
         tmp_path,
         registry=registry,
-        delivery=DeliverySettings(queue_capacity=50),
+        # the engine's memory bound, looked at from inside (the same in a delivery process)
+        delivery=DeliverySettings(queue_capacity=50, mode="thread"),
     )
     tracker.init(run_name="r")
     [hanging_worker, _] = tracker._engine.workers  # type: ignore[union-attr]

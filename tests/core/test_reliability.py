@@ -199,7 +199,8 @@ def test_without_a_journal_a_hung_backend_loses_its_oldest_calls_not_the_loop(
         [{"kind": "hanging"}, {"kind": "recorder"}],
         None,
         registry=registry,
-        delivery=DeliverySettings(queue_capacity=1000),
+        # the engine's policy, with a 1 s close: threads, so that the close is all it measures
+        delivery=DeliverySettings(queue_capacity=1000, mode="thread"),
     )
     tracker.init(run_name="no journal")
     log_in_a_thread(tracker, 30_000)
@@ -232,7 +233,8 @@ def test_a_stalled_journal_makes_log_drop_calls_not_wait(
         {"kind": "recorder"},
         tmp_path,
         registry=registry,
-        delivery=DeliverySettings(queue_capacity=100, handover_timeout=0.5),
+        # the journal is patched in this process: the engine must run here
+        delivery=DeliverySettings(queue_capacity=100, handover_timeout=0.5, mode="thread"),
     )
     tracker.init(run_name="stalled")
     try:

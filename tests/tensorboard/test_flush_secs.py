@@ -28,6 +28,7 @@ def flusher_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith(FLUSHER_THREAD_NAME)]
 
 
+@pytest.mark.usefixtures("thread_delivery")  # looks inside this process
 def test_the_last_point_reaches_disk_within_flush_secs_without_close(tmp_path: Path) -> None:
     tracker = create_tracker(
         {"kind": "noether.core.trackers.TensorboardTracker", "flush_secs": 1}, tmp_path

@@ -67,6 +67,7 @@ def test_only_the_capturing_thread_is_routed(
     assert [r.getMessage() for r in caplog.records] == ["banner line one", "partial"]
 
 
+@pytest.mark.usefixtures("thread_delivery")  # looks inside this process
 def test_close_stops_every_thread_trackio_started(make_tracker: Make) -> None:
     before = set(threading.enumerate())
     tracker = make_tracker()

@@ -99,6 +99,7 @@ def test_wrong_options_give_one_clear_error_naming_the_yaml_path(
     assert len(caught.value.problems) == 1
 
 
+@pytest.mark.usefixtures("thread_delivery")  # looks inside this process
 def test_trackio_is_imported_only_when_a_run_starts(
     tmp_path: Path, subprocess_env: dict[str, str]
 ) -> None:

@@ -120,6 +120,7 @@ def test_trackio_show_displays_the_run(
     assert summary["config"]["summary"]["loss/min"] == pytest.approx(1 / 3)
 
 
+@pytest.mark.usefixtures("thread_delivery")  # looks inside this process
 def test_a_second_directory_while_a_run_is_open_is_refused(
     make_tracker: Make, tmp_path: Path, store: Any
 ) -> None:

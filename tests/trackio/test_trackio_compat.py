@@ -27,6 +27,9 @@ from noether_trackers_trackio import compat
 
 Make = Callable[..., Tracker]
 
+#: These tests patch Trackio inside this process, so its backend must run here.
+pytestmark = pytest.mark.usefixtures("thread_delivery")
+
 
 class Hiding:
     """``target`` as the plugin would see it on a Trackio without the ``hidden`` attributes;

@@ -293,6 +293,7 @@ def test_repeated_and_resumed_steps_arrive(shared: SharedRun) -> None:
 # ---- 5. clean processes ------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("thread_delivery")  # looks inside this process
 def test_wandb_service_ran_and_is_gone_after_close(shared: SharedRun, helpers: Any) -> None:
     assert "wandb-core" in shared.processes_while_running.values()
     assert helpers.alive(list(shared.processes_while_running), grace=2.0) == []
@@ -309,6 +310,7 @@ def test_no_thread_is_left_after_close(shared: SharedRun) -> None:
     assert left == set()
 
 
+@pytest.mark.usefixtures("thread_delivery")  # looks inside this process
 def test_exit_hooks_are_restored(shared: SharedRun) -> None:
     # wandb's service replaces sys.exit and sys.excepthook while it runs
     assert shared.streams_during[2:] != shared.streams_before[2:]

@@ -225,6 +225,7 @@ def test_rerun_with_the_same_run_id_resumes_it(sandbox: Any, helpers: Any) -> No
         assert [row["global_step"] for row in records.history()] == [attempt]
 
 
+@pytest.mark.usefixtures("thread_delivery")  # looks inside this process
 def test_two_runs_at_once_share_wandb_and_the_last_one_out_stops_it(
     sandbox: Any, helpers: Any
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from noether.core.trackers.run_files import JOURNAL_FILE
 
@@ -24,6 +25,19 @@ class TrackerConfigError(ValueError):
                 f"  - {problem}" for problem in self.problems
             )
         super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as it is (a delivery process raises these errors for the training process;
+        subclasses take other constructor arguments than ``problems``)."""
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(kind: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """An exception of ``kind`` with ``args`` and attributes ``state``, not constructed anew."""
+    error = kind.__new__(kind)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class TrackerNotInstalledError(ImportError):

@@ -125,6 +125,25 @@ class TrackerConformanceTests:
 
     # ---- the contract ---------------------------------------------------------------------------
 
+    def test_runs_in_a_delivery_process(self, output_path: Path) -> None:
+        """By default the backend runs in the run's delivery process, not in the training
+        process: it is pickled there (its options must pickle), started there, and what it
+        learnt there is copied back to the instance here."""
+        tracker = self.make_tracker(output_path)
+        [backend] = tracker.backends
+        tracker.init(run_name="conformance", run_id="conformance-1")
+        try:
+            assert tracker.delivery_mode == "process", (
+                f"expected process delivery, got {tracker.delivery_mode!r} (see the warning "
+                "logged by init: a backend that cannot be pickled falls back to threads)"
+            )
+            tracker.log({"loss": 1.0})
+            assert tracker.flush(60)
+            assert isinstance(backend, BaseTracker)
+            assert backend.run is not None and backend.run.run_id == "conformance-1", backend.run
+        finally:
+            tracker.close(timeout=60)
+
     def test_entry_point_registers_the_kind(self) -> None:
         """The kind comes from an installed entry point and resolves by every name."""
         entry = get_registry().resolve(self.kind)

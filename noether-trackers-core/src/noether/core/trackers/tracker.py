@@ -30,7 +30,12 @@ from noether.core.trackers._engine.process_delivery import (
 from noether.core.trackers._engine.run_summary import RunSummary
 from noether.core.trackers._engine.startup import BackendEntry, labels, settle_failed_starts
 from noether.core.trackers._engine.worker import Backend
-from noether.core.trackers.delivery import DeliveryReport, DeliverySettings
+from noether.core.trackers.delivery import (
+    DELIVERY_MODES,
+    DeliveryMode,
+    DeliveryReport,
+    DeliverySettings,
+)
 from noether.core.trackers.errors import TrackerConfigError
 from noether.core.trackers.records import LogRecord, SummaryRecord
 from noether.core.trackers.redaction import redact
@@ -104,6 +109,10 @@ class Tracker:
         self._closing: Delivery | None = None
         # True in a forked child (a data-loader worker): its copy of the run does nothing.
         self._forked_copy = False
+        #: How this run's calls are delivered once ``init`` started it: ``process`` (a delivery
+        #: process) or ``thread`` (see ``docs/delivery.md``); None before, and when nothing is
+        #: delivered (no backends, a rank other than 0).
+        self.delivery_mode: DeliveryMode | None = None
         self._warn_once = WarnOnce()
         # The backends whose start succeeded (for run_locations).
         self._started: list[Backend] = []
@@ -197,6 +206,7 @@ class Tracker:
                     engine.abandon()
                 self.run = None  # not started: init() may be called again
                 self._next_step = 0
+                self.delivery_mode = None
                 raise
             self._engine = engine
             failures = engine.start()
@@ -212,9 +222,11 @@ class Tracker:
         thread delivery, with a warning, where a delivery process cannot be had."""
         assert self.run is not None
         named = list(zip(self.backends, labels(self._entries), strict=True))
-        if (self.delivery_settings.mode or "process") == "process":
+        if (self.delivery_settings.mode or _mode_from_environment()) == "process":
             try:
-                return ProcessDelivery(named, self.run, self.delivery_settings, previous)
+                delivery = ProcessDelivery(named, self.run, self.delivery_settings, previous)
+                self.delivery_mode = "process"
+                return delivery
             except DeliveryProcessUnavailable as error:
                 logger.warning(
                     "noether-trackers: run %s uses thread delivery: %s (set `delivery: "
@@ -222,6 +234,7 @@ class Tracker:
                     self.run.display_name,
                     error,
                 )
+        self.delivery_mode = "thread"
         return DeliveryEngine(named, self.run, self.delivery_settings, previous)
 
     def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
@@ -394,6 +407,20 @@ class Tracker:
         if environment:
             plain[RUN_ENVIRONMENT_KEY] = dict(environment)
         return plain
+
+
+#: The environment variable that sets the delivery of runs that do not choose one.
+DELIVERY_VARIABLE = "NOETHER_TRACKERS_DELIVERY"
+
+
+def _mode_from_environment() -> DeliveryMode:
+    """The mode :data:`DELIVERY_VARIABLE` sets (``process`` when unset)."""
+    value = os.environ.get(DELIVERY_VARIABLE) or "process"
+    if value not in DELIVERY_MODES:
+        raise ValueError(
+            f"{DELIVERY_VARIABLE}={value!r}: expected one of {', '.join(DELIVERY_MODES)}"
+        )
+    return value
 
 
 def _leave_alone_in_forked_child() -> None:

@@ -31,6 +31,7 @@ import weakref
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from noether.core.trackers._engine import wire
@@ -56,6 +57,7 @@ from noether.core.trackers._engine.sender import sender
 from noether.core.trackers._engine.startup import StartFailure
 from noether.core.trackers._engine.worker import Backend
 from noether.core.trackers.delivery import BackendReport, DeliveryReport, DeliverySettings
+from noether.core.trackers.errors import JournalLockedError
 from noether.core.trackers.records import LogRecord, SummaryRecord
 from noether.core.trackers.run_info import RunInfo, RunStatus
 
@@ -121,7 +123,14 @@ class ProcessDelivery:
         self._gave_up = False
         self._forked_copy = False
         self._stopped = False
-        self._process, self._sock = self._spawn()
+        # one writer per run directory: the lock is the delivery process's, so a second run
+        # of this process on the same directory is refused here, as the thread engine does
+        self._directory = _claim(run.output_path if settings.journal else None)
+        try:
+            self._process, self._sock = self._spawn()
+        except BaseException:
+            _release(self._directory)
+            raise
         _OPEN.add(self)
         self._send_directly(Open(self._pickled, self.labels, run, settings, previous))
         opened = self._await_directly(Opened, settings.init_timeout)
@@ -188,7 +197,10 @@ class ProcessDelivery:
         """Close the run in the delivery process, at most ``timeout`` seconds; a second call
         (SIGTERM during a close) hurries it."""
         self._deadline = min(self._deadline, time.monotonic() + timeout)
-        request = Close(status, max(0.0, self._deadline - time.monotonic()))
+        left = max(0.0, self._deadline - time.monotonic())
+        # the delivery process's own deadline comes a little earlier, so that its answer
+        # (and report) arrives within this one
+        request = Close(status, max(0.0, left - min(1.0, 0.2 * left)))
         if self._close_request is None:
             self._close_request = request
         self._pending.append(request)
@@ -399,6 +411,7 @@ class ProcessDelivery:
             self._process.kill()
             _wait(self._process, 5.0)
         _OPEN.discard(self)
+        _release(self._directory)
         with contextlib.suppress(OSError, ValueError):
             self.board.close()
 
@@ -411,7 +424,8 @@ class ProcessDelivery:
     def _report_without_answer(self, status: RunStatus) -> DeliveryReport:
         """The report of a close the delivery process did not answer in time."""
         calls = self._next_call + len(self._pending)
-        why = "the delivery process did not finish closing in time (the journal has every call)"
+        kept = "the journal has every call" if self._directory else "no journal was kept"
+        why = f"the delivery process did not finish closing in time ({kept})"
         return DeliveryReport(
             status,
             tuple(
@@ -437,6 +451,28 @@ class ProcessDelivery:
             self.run.display_name,
             self.settings.handover_timeout,
         )
+
+
+#: The run directories whose journal a delivery process of this process holds.
+_CLAIMED: set[str] = set()
+_CLAIMED_LOCK = threading.Lock()
+
+
+def _claim(directory: Path | None) -> str | None:
+    """Claim ``directory`` for a run of this process; JournalLockedError if one holds it."""
+    if directory is None:
+        return None
+    key = str(directory.resolve())
+    with _CLAIMED_LOCK:
+        if key in _CLAIMED:
+            raise JournalLockedError(directory, same_process=True)
+        _CLAIMED.add(key)
+    return key
+
+
+def _release(key: str | None) -> None:
+    with _CLAIMED_LOCK:
+        _CLAIMED.discard(key or "")
 
 
 def _pickled(backend: Backend, label: str) -> bytes:
@@ -484,6 +520,7 @@ def _leave_alone_in_forked_child() -> None:
         with contextlib.suppress(OSError):
             delivery._sock.close()
     _OPEN.clear()
+    _CLAIMED.clear()
 
 
 if hasattr(os, "register_at_fork"):
