@@ -53,8 +53,9 @@ def test_every_value_reaches_every_backend_and_w_and_b_cleans_up(
     tracker = create_tracker(SECTION, tmp_path / "out")
     assert type(tracker) is Tracker and len(tracker.backends) == 4
     tracker.init(run_name="every-value", run_id="fan-1")
-    # every backend was started with the run's own information, exactly as when alone
-    assert all(backend.run is tracker.run for backend in tracker.backends)  # type: ignore[attr-defined]
+    # every backend was started with the run's own information, exactly as when alone (in the
+    # delivery process: a copy of it, equal to it)
+    assert all(backend.run == tracker.run for backend in tracker.backends)  # type: ignore[attr-defined]
     pixels = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
     tracker.log({"loss": 0.5, "note": "hello"}, step=0)
     tracker.log(
@@ -138,7 +139,7 @@ def test_w_and_b_beside_another_backend_leaves_no_table_artifact_behind(
     tracker.log({"preds": Table(["a", "b"], [[1, "x"], [2, "y"]])}, step=0)
     assert tracker.close().complete
     wandb_backend, _ = tracker.backends
-    assert isinstance(wandb_backend, WandBTracker) and wandb_backend.run is tracker.run
+    assert isinstance(wandb_backend, WandBTracker) and wandb_backend.run == tracker.run
     assert wandb_backend.wandb_run_id is not None
     assert not [name for name in cached_artifact_names() if wandb_backend.wandb_run_id in name]
     assert not list(temporary.rglob("*.table.json"))

@@ -230,6 +230,9 @@ class BackendWorker:
                 if self.flushed_at != self.taken and self.started:
                     self._flush()
                 if self._stopping:
+                    # stop() comes after the last offer: a call queued meanwhile is still due
+                    if self.queue:
+                        continue
                     return
                 self._idle.wait(lambda: bool(self.queue) or self._stopping)
                 continue
