@@ -310,11 +310,21 @@ def test_no_thread_is_left_after_close(shared: SharedRun) -> None:
     assert left == set()
 
 
+def test_the_training_process_keeps_its_exit_hooks(shared: SharedRun) -> None:
+    # wandb replaces sys.exit and sys.excepthook while its service runs: in the delivery
+    # process, never in the training process
+    assert shared.streams_during == shared.streams_before == shared.streams_after
+
+
 @pytest.mark.usefixtures("thread_delivery")  # looks inside this process
-def test_exit_hooks_are_restored(shared: SharedRun) -> None:
-    # wandb's service replaces sys.exit and sys.excepthook while it runs
-    assert shared.streams_during[2:] != shared.streams_before[2:]
-    assert shared.streams_after == shared.streams_before
+def test_exit_hooks_are_restored_with_thread_delivery(tmp_path: Path) -> None:
+    tracker = create_tracker({"kind": "wandb", "mode": "offline"}, output_path=tmp_path / "out")
+    before = _streams()
+    tracker.init(run_name="hooks")
+    during = _streams()
+    tracker.close()
+    assert during[2:] != before[2:]  # wandb's service replaced them while it ran ...
+    assert _streams() == before  # ... and they are back
 
 
 def test_files_only_in_the_w_and_b_and_cache_directories(shared: SharedRun) -> None:
