@@ -281,9 +281,9 @@ class Tracker:
         self._submit_summary(data, "update_summary")
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every call so far is journaled and taken by every backend, at most
-        ``timeout`` seconds (default: the close timeout). True if it was; False if a backend
-        is still behind (it keeps going)."""
+        """Wait until every call so far is journaled and taken and flushed (``_flush``) by every
+        backend, at most ``timeout`` seconds (default: the close timeout). True if it was;
+        False if a backend is still behind (it keeps going)."""
         engine = self._engine
         if engine is None:
             return True
