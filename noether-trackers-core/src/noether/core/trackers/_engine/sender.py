@@ -1,7 +1,7 @@
 """The process-wide sender: one thread that moves every open run's calls to its delivery process.
 
 The training thread only appends a call to its run's queue. The sender wakes every
-:data:`~.worker.POLL_INTERVAL`, writes what each run queued to that run's socket as one frame,
+:data:`SEND_INTERVAL`, writes what each run queued to that run's socket as one frame,
 and reads what the delivery processes answer (flush and close answers, log records). Waiting
 on the sockets and writing to them releases the interpreter lock, so the sender costs the
 training thread little more than the moments it pickles a batch. The thread ends when no run is
@@ -16,9 +16,11 @@ import select
 import threading
 from typing import Protocol
 
-from noether.core.trackers._engine.worker import POLL_INTERVAL
-
 logger = logging.getLogger("noether.trackers")
+#: How often the sender sends what was queued (seconds). Each wake-up takes the interpreter
+#: lock from the training thread for a moment, so it batches: 20 ms is 50 wake-ups a second,
+#: and a call is in the delivery process well within the 100 ms a killed trainer may lose.
+SEND_INTERVAL = 0.02
 
 
 class Channel(Protocol):
@@ -82,7 +84,7 @@ class Sender:
                 except OSError:  # closed meanwhile
                     continue
             try:
-                ready, _, _ = select.select(list(by_descriptor), [], [], POLL_INTERVAL)
+                ready, _, _ = select.select(list(by_descriptor), [], [], SEND_INTERVAL)
             except (OSError, ValueError):  # a socket closed while waiting: look again
                 continue
             for descriptor in ready:
