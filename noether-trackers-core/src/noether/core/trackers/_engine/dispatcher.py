@@ -27,7 +27,13 @@ from noether.core.trackers._engine.journal_writer import JournalWriter
 from noether.core.trackers._engine.progress import ProgressBoard
 from noether.core.trackers._engine.run_summary import RunSummary
 from noether.core.trackers._engine.startup import StartFailure
-from noether.core.trackers._engine.worker import Backend, BackendWorker, IdleWait
+from noether.core.trackers._engine.worker import (
+    POLL_INTERVAL,
+    PROCESS_POLL_INTERVAL,
+    Backend,
+    BackendWorker,
+    IdleWait,
+)
 from noether.core.trackers.delivery import DeliveryReport, DeliverySettings
 from noether.core.trackers.journal import record_spans
 from noether.core.trackers.records import (
@@ -98,8 +104,10 @@ class DeliveryEngine:
             min(catch_up.durable[index], self.calls_before) if catch_up is not None else 0
             for index in range(len(backends))
         ]
+        # in a delivery process (it has a board), calls come in batches: poll less often
+        poll = PROCESS_POLL_INTERVAL if board is not None else POLL_INTERVAL
         self.workers = [
-            BackendWorker(backend, label, index, board, taken[index])
+            BackendWorker(backend, label, index, board, taken[index], poll)
             for index, (backend, label) in enumerate(backends)
         ]
         self.journal = JournalKeeper(
@@ -119,7 +127,7 @@ class DeliveryEngine:
         #: When closing must be over (monotonic); a later, shorter close moves it earlier.
         self._deadline = math.inf
         self._session_start: int | None = None
-        self._waiting = IdleWait()
+        self._waiting = IdleWait(poll)
         self._dispatcher = threading.Thread(
             target=self._dispatch, name="noether-trackers:dispatcher", daemon=True
         )
@@ -206,9 +214,12 @@ class DeliveryEngine:
         self._waiting.wake()  # a system call only for the first call after a pause
 
     def flush(self, timeout: float) -> bool:
-        """Wait until every submitted call is journaled and taken by every live backend."""
+        """Wait until every submitted call is journaled and taken and flushed by every live
+        backend."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            for worker in self.workers:
+                worker.flush_soon = True  # as soon as its calls run dry, not at its own pace
             if (
                 self._processed >= self._submitted
                 and self._idle

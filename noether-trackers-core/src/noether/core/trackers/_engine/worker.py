@@ -40,10 +40,16 @@ logger = logging.getLogger("noether.trackers")
 #: How often an idle worker (or the idle dispatcher) looks for new calls. Polling instead of
 #: being woken keeps ``log()`` free of system calls and thread switches.
 POLL_INTERVAL = 0.005
-#: After this many empty looks in a row (0.1 s without calls), a thread dozes instead ...
-DOZE_AFTER = 20
+#: The same in a delivery process, where calls come in batches from the sender (every 20 ms)
+#: and every look costs a core the training process may need.
+PROCESS_POLL_INTERVAL = 0.02
+#: After this long without calls (seconds), a thread dozes instead ...
+DOZE_AFTER_SECONDS = 0.1
 #: ... waking this often (seconds), or at once when a call comes (:meth:`IdleWait.wake`).
 DOZE_INTERVAL = 0.5
+#: While calls keep coming, a backend flushes at most this often (seconds): a flush may cost
+#: a write or a database commit. It also flushes when its calls pause, and when asked to.
+FLUSH_PERIOD = 0.5
 
 
 class IdleWait:
@@ -52,10 +58,18 @@ class IdleWait:
     process a wake-up every :data:`DOZE_INTERVAL`, not 200 a second. A producer that finds
     it dozing wakes it (a system call, once per idle spell)."""
 
-    def __init__(self) -> None:
+    def __init__(self, poll_interval: float = POLL_INTERVAL) -> None:
+        """Poll every ``poll_interval`` seconds while calls come."""
         self._event = threading.Event()
+        self._poll_interval = poll_interval
+        self._doze_after = max(1, round(DOZE_AFTER_SECONDS / poll_interval))
         self._empty_looks = 0
         self.dozing = False
+
+    @property
+    def about_to_doze(self) -> bool:
+        """Whether the next empty look dozes (no call came for a while)."""
+        return self._empty_looks >= self._doze_after - 1
 
     def found_work(self) -> None:
         """The consumer found something to do: poll again."""
@@ -64,8 +78,8 @@ class IdleWait:
     def wait(self, has_work: Callable[[], bool]) -> None:
         """The consumer found nothing: poll, or doze until woken or :data:`DOZE_INTERVAL`."""
         self._empty_looks += 1
-        if self._empty_looks < DOZE_AFTER:
-            time.sleep(POLL_INTERVAL)
+        if self._empty_looks < self._doze_after:
+            time.sleep(self._poll_interval)
             return
         self._event.clear()
         self.dozing = True
@@ -116,10 +130,11 @@ class BackendWorker:
         index: int = 0,
         board: ProgressBoard | None = None,
         taken: int = 0,
+        poll_interval: float = POLL_INTERVAL,
     ) -> None:
         """Deliver to ``backend`` (``label`` in reports; ``index``: its place in the run, and
         on ``board``); ``taken``: calls of the run it took before (a replacement delivery
-        process)."""
+        process); ``poll_interval``: how often it looks for calls while they come."""
         self.backend = backend
         self.label = label
         self.index = index
@@ -128,6 +143,9 @@ class BackendWorker:
         self.taken = taken
         #: :attr:`taken` when the backend last flushed.
         self.flushed_at = taken
+        #: Set to have the backend flush as soon as its calls run dry (``flush()``).
+        self.flush_soon = False
+        self._last_flush = time.monotonic()
         if board is not None:
             board.set_durable(index, taken)
         self.queue: deque[Call] = deque()
@@ -138,7 +156,7 @@ class BackendWorker:
         self.init_error: BaseException | None = None
         self.init_done = threading.Event()
         self._stopping = False
-        self._idle = IdleWait()
+        self._idle = IdleWait(poll_interval)
         self._thread = threading.Thread(
             target=self._run, name=f"noether-trackers:{label}", daemon=True
         )
@@ -227,7 +245,7 @@ class BackendWorker:
             try:
                 call = self.queue.popleft()
             except IndexError:
-                if self.flushed_at != self.taken and self.started:
+                if self.flushed_at != self.taken and self.started and self._flush_due():
                     self._flush()
                 if self._stopping:
                     # stop() comes after the last offer: a call queued meanwhile is still due
@@ -259,8 +277,18 @@ class BackendWorker:
             elif isinstance(call, StartCall):
                 self.init_done.set()
 
+    def _flush_due(self) -> bool:
+        return (
+            self.flush_soon
+            or self._stopping
+            or self._idle.about_to_doze
+            or time.monotonic() - self._last_flush >= FLUSH_PERIOD
+        )
+
     def _flush(self) -> None:
         taken = self.taken
+        self.flush_soon = False
+        self._last_flush = time.monotonic()
         try:
             self.backend._flush()
         except BaseException as error:  # the calls stay "not durable": given again if need be
