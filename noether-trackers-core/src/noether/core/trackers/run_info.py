@@ -35,6 +35,10 @@ class RunInfo:
     #: The user's rules for which metrics are best when low or high; ``direction(key)`` gives
     #: a metric's (``min``, ``max`` or ``last``), e.g. for a backend's own run summary.
     summary_directions: SummaryDirections = field(default_factory=SummaryDirections)
+    #: True when a new delivery process takes over from one that died: the backend's run
+    #: resumes, and the calls it took since its last ``_flush`` come again first (a backend
+    #: that stored some of them may skip those; see ``docs/delivery.md``).
+    redelivery: bool = False
 
     @property
     def display_name(self) -> str:

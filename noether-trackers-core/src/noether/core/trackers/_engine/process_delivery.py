@@ -363,7 +363,7 @@ class ProcessDelivery:
             b"" if index in self._detached | self._failed_to_start else data
             for index, data in enumerate(self._pickled)
         ]
-        run = replace(self.run, resumed=True, resume_step=None)
+        run = replace(self.run, resumed=True, resume_step=None, redelivery=True)
         try:
             self._process, self._sock = self._spawn()
             wire.send(
