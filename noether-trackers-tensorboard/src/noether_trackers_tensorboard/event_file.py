@@ -56,7 +56,12 @@ class EventFile:
             f"{os.getpid()}.{next(_file_numbers):06d}"
         )
         self.path = directory / name
-        self._file: IO[bytes] = self.path.open("ab")
+        # unbuffered, with a buffer of whole records of its own: the file holds exactly what
+        # was flushed, so that a delivery process that took over after a kill gives TensorBoard
+        # again precisely the events after the last flush (a file object's own buffer would
+        # write some of them on its own, and TensorBoard would show them twice)
+        self._file: IO[bytes] = self.path.open("ab", buffering=0)
+        self._buffer: list[bytes] = []
         # Guards the file between the writing thread and the flusher thread.
         self._lock = threading.Lock()
         self._dirty = False
@@ -82,7 +87,7 @@ class EventFile:
             + struct.pack("<I", masked_crc32c(data))
         )
         with self._lock:
-            self._file.write(record)
+            self._buffer.append(record)
             self._dirty = True
 
     @property
@@ -95,8 +100,17 @@ class EventFile:
         """Hand buffered events to the OS: once this returns, they survive the death of this
         process (not of the machine: that takes :meth:`close`, which syncs)."""
         with self._lock:
-            self._file.flush()
+            data = b"".join(self._buffer)
+            self._buffer.clear()
             self._dirty = False
+            view = memoryview(data)
+            try:
+                while view:  # a raw write may take less than it was given
+                    view = view[self._file.write(view) or 0 :]
+            except OSError:
+                self._buffer.insert(0, bytes(view))  # kept for the next try (a full disk)
+                self._dirty = True
+                raise
 
     def close(self) -> None:
         """Stop the flusher thread; flush, sync and close the file."""

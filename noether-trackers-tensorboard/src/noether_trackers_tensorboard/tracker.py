@@ -29,7 +29,8 @@ class TensorboardTracker(BaseTracker):
     Options (YAML): ``log_dir`` (default ``tensorboard_logs``; a relative path is taken inside
     the run's output path, an absolute one or one with ``..`` is used as written: it is the
     user's configuration) and ``flush_secs`` (default 60: how often buffered events are handed
-    to the OS; ``close()`` always flushes and syncs). A run with a stage writes into
+    to the OS at the latest; ``_flush``, whenever the backend's calls run dry, hands them over
+    at once, and ``close()`` flushes and syncs). A run with a stage writes into
     ``log_dir/<stage_name>`` so that stages show up as separate TensorBoard runs; the stage
     name is data, so it always becomes one directory right under ``log_dir``
     (:func:`~noether.core.trackers.safe_names.safe_component`: ``train`` stays ``train``,

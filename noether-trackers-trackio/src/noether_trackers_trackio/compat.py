@@ -9,7 +9,9 @@ to read a stored config back. Trackio has no public way to do three things the p
   ``$TRACKIO_DIR`` set after import): :func:`store_constants`;
 - change a run's config after its first row, which is where the run summary goes:
   :func:`writes_local_sqlite`, :func:`config_rewriter`, :func:`reattach_config`;
-- tell whether ``Run.finish()`` wrote everything before it returned: :func:`still_writing`.
+- tell whether ``Run.finish()`` wrote everything before it returned: :func:`still_writing`;
+- make the rows a run has queued for its writer thread survive the death of the process
+  before ``finish()``: :func:`write_queued_rows`.
 
 Each function checks that the internal it uses is there with the expected shape. When it is
 not (a Trackio newer than the plugin), the feature degrades as the function says,
@@ -26,6 +28,7 @@ import logging
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
@@ -149,8 +152,7 @@ def config_rewriter() -> ConfigRewriter | None:
         degraded(
             f"trackio.sqlite_storage ({', '.join(missing)})",
             "the run summary of a local run is sent with one extra row of no metrics at the "
-            "run's last step instead of being written in place (a run that ends within "
-            "Trackio's write interval of its first row may lose it, with a warning)",
+            "run's last step instead of being written in place",
         )
         return None
     db_path, process_lock, connect, serialize, json_safe = needed.values()
@@ -228,6 +230,57 @@ def still_writing(run: Any) -> bool:
         )
         return False
     return isinstance(sender, threading.Thread) and sender.is_alive()
+
+
+# ---- the rows queued for the writer thread ---------------------------------------------------
+
+#: How often :func:`write_queued_rows` looks whether the writer thread has written the rows.
+_POLL_INTERVAL = 0.01
+
+
+def write_queued_rows(run: Any, timeout: float) -> bool:
+    """Have the rows ``run`` queued for its writer thread written before this returns, so
+    that they survive a SIGKILL of this process; False when that did not happen within
+    ``timeout`` seconds.
+
+    Trackio's ``Run.log`` queues a row; its writer thread writes the queue every half second
+    (``BATCH_SEND_INTERVAL``), holding ``Run._client_lock`` while it writes. A local run's
+    queue is written here and now, on the calling thread, the way the writer thread does it
+    (``Run._flush_queues_inline`` under that lock). Otherwise (a run on a Space or server, or
+    a Trackio without that method) this waits until the writer thread has taken and sent
+    the queue: the lock is free and ``Run._queued_logs`` (and 0.43's ``_sending_batch``) are
+    empty. True, after a warning, when this Trackio's run has no such lock or queue: nothing
+    can be done then.
+    """
+    lock: Any = getattr(run, "_client_lock", None)
+    queued: Any = getattr(run, "_queued_logs", None)
+    if not callable(getattr(lock, "acquire", None)) or not isinstance(queued, list):
+        degraded(
+            "trackio.Run._client_lock and _queued_logs (its writer thread's lock and queue)",
+            "rows logged up to half a second before the process is killed may be lost",
+        )
+        return True
+    write_now = getattr(run, "_flush_queues_inline", None)
+    if getattr(run, "_is_local", None) is True and callable(write_now):
+        if not lock.acquire(timeout=timeout):
+            return False
+        try:
+            write_now()
+        finally:
+            lock.release()
+        return True
+    deadline = time.monotonic() + timeout
+    while True:
+        if lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            try:
+                written = not run._queued_logs and not getattr(run, "_sending_batch", None)
+            finally:
+                lock.release()
+            if written:
+                return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(_POLL_INTERVAL)
 
 
 # ---- public API checks -------------------------------------------------------------------------

@@ -29,6 +29,8 @@ logger = logging.getLogger("noether.trackers.trackio")
 
 #: Environment variables that make ``trackio.init`` log remotely although no space_id is passed.
 _REMOTE_ENV = ("TRACKIO_SPACE_ID", "TRACKIO_SERVER_URL")
+#: The longest ``_flush`` waits for Trackio's writer (seconds).
+FLUSH_TIMEOUT = 30.0
 
 
 class TrackioTracker(BaseTracker):
@@ -88,6 +90,8 @@ class TrackioTracker(BaseTracker):
         self._summary: dict[str, Any] = {}
         self._summary_key = convert.SUMMARY_KEYS[0]
         self._last_step: int | None = None
+        # rows logged since the last _flush (which has nothing to do without them)
+        self._unflushed = False
 
     # ---- backend interface -------------------------------------------------------------------
 
@@ -132,6 +136,25 @@ class TrackioTracker(BaseTracker):
             return
         self.trackio_run.log(convert.to_trackio_metrics(values), step=step)
         self._last_step = step if self._last_step is None else max(self._last_step, step)
+        self._unflushed = True
+
+    def _flush(self) -> None:
+        """Have the rows Trackio queued written to its store before this returns: its writer
+        thread writes them only every half second, and a killed process loses what is still
+        queued. A local run's rows are written here and now, the writer thread's own way (a
+        write costs Trackio about 10 ms: the engine flushes a busy backend at most every half
+        second); otherwise this waits for the writer thread. Never more than
+        :data:`FLUSH_TIMEOUT` seconds: TimeoutError then (the rows are not known to be kept).
+        Nothing to do when nothing was logged since the last flush. The summary needs nothing
+        here: it is written at close, and the end-of-run summary covers the whole run."""
+        run = self.trackio_run
+        if run is None or not self._unflushed:
+            return
+        if not compat.write_queued_rows(run, FLUSH_TIMEOUT):
+            raise TimeoutError(
+                f"Trackio did not write the rows of run {run.name!r} within {FLUSH_TIMEOUT:g}s"
+            )
+        self._unflushed = False
 
     def _update_summary(self, values: Mapping[str, Value]) -> None:
         self._summary.update({key: convert.summary_value(value) for key, value in values.items()})
@@ -181,6 +204,10 @@ class TrackioTracker(BaseTracker):
         sent = False
         try:
             if not in_place:
+                if logged_rows:
+                    # the rows first: Trackio keeps the config of the first row of a write, so
+                    # the summary's row must not share a write with the run's first row
+                    compat.write_queued_rows(run, FLUSH_TIMEOUT)
                 sent = summary_store.send_with_run(
                     run, self._summary_key, summary, self._last_step or 0, logged_rows=logged_rows
                 )

@@ -31,6 +31,7 @@ from noether_trackers_wandb.convert import to_wandb
 from noether_trackers_wandb.credentials import credentials_problem
 from noether_trackers_wandb.names import media_key, wandb_run_id
 from noether_trackers_wandb.session import WandbSession, exclusive, is_offline
+from noether_trackers_wandb.unsaved import UnsavedRows, file_name, lost_rows
 
 logger = logging.getLogger("noether.trackers.wandb")
 
@@ -88,6 +89,11 @@ class WandBTracker(BaseTracker):
     ``allow``), ``init_timeout`` (seconds an online start may take, default 30),
     ``offline_fallback`` (default true: log offline when the server cannot be used; false:
     fail), ``step_metric`` and ``settings`` (further ``wandb.Settings`` fields).
+
+    An offline run keeps the rows W&B has not written to disk yet (it writes its ``.wandb``
+    file in 32 KiB blocks, and nothing more once the process is killed) in
+    ``wandb/noether-unsaved-<id>.rows``, from ``_flush`` on: a resumed run logs those that the
+    killed process's ``.wandb`` file lacks again, and a finished run deletes the file.
     """
 
     backend_library = "wandb"
@@ -158,6 +164,8 @@ class WandBTracker(BaseTracker):
         self._directions = SummaryDirections()
         # metrics whose W&B summary is defined already
         self._summarised: set[str] = set()
+        # an offline run's rows that may not be in its .wandb file yet (see unsaved.py)
+        self._unsaved: UnsavedRows | None = None
 
     @property
     def wandb_run(self) -> Any:
@@ -183,6 +191,7 @@ class WandBTracker(BaseTracker):
                 self._wandb_run = self._start(run)
                 if self._wandb_run is not None:
                     self._prepare(self._wandb_run)
+                    self._keep_unsaved_rows(run)
             except BaseException:
                 with contextlib.suppress(Exception):  # the error that stopped the start matters
                     self._end(EXIT_CODES["failed"])
@@ -193,6 +202,27 @@ class WandBTracker(BaseTracker):
     def _log(self, values: Mapping[str, Value], step: int) -> None:
         if self._wandb_run is None or self._session is None:
             return
+        unsaved = self._unsaved
+        if unsaved is not None and unsaved.skip:
+            unsaved.skip -= 1  # given again, and already in the killed process's .wandb file
+            return
+        self._send(values, step)
+        if unsaved is not None:
+            unsaved.add(values, step)
+
+    def _flush(self) -> None:
+        """Offline: write the rows logged since the last flush to the file of unsaved rows
+        (one write, handed to the OS), so that a SIGKILL loses none of them: ``wandb-core``
+        writes the ``.wandb`` file only in 32 KiB blocks and, when its parent dies, quits
+        without writing the last one (see :mod:`~noether_trackers_wandb.unsaved`). Nothing to
+        do, not even a system call, when nothing was logged since. Online: nothing (the
+        server has what ``wandb-core`` uploaded)."""
+        if self._unsaved is not None:
+            self._unsaved.flush()
+
+    def _send(self, values: Mapping[str, Value], step: int) -> None:
+        """Log one row: ``values`` at ``step``, against the step metric."""
+        assert self._session is not None
         data = to_wandb(self._with_media_keys(values), self._session.wandb)
         if self.step_metric in data:
             self.warn_once(
@@ -263,14 +293,56 @@ class WandBTracker(BaseTracker):
 
     def _end(self, exit_code: int) -> None:
         """Finish the W&B run (if one started) with ``exit_code`` and release wandb."""
-        wandb_run, session = self._wandb_run, self._session
-        self._wandb_run = self._session = None
+        wandb_run, session, unsaved = self._wandb_run, self._session, self._unsaved
+        self._wandb_run = self._session = self._unsaved = None
+        finished = False
         try:
             if wandb_run is not None:
                 wandb_run.finish(exit_code=exit_code)
+                finished = True
         finally:
-            if session is not None:
-                session.release(self.wandb_run_id)
+            try:
+                if unsaved is not None:
+                    # a finished run's .wandb file holds every row; else a resumed run may
+                    # need them
+                    if not finished:
+                        unsaved.flush()
+                    unsaved.close(finished=finished)
+            finally:
+                if session is not None:
+                    session.release(self.wandb_run_id)
+
+    def _keep_unsaved_rows(self, run: RunInfo) -> None:
+        """Offline: start the file of rows not yet in the ``.wandb`` file; a resumed run first
+        logs again the rows its killed predecessor logged that its ``.wandb`` file lacks."""
+        wandb_run = self._wandb_run
+        if not wandb_run.offline or self.run_dir is None or self.wandb_run_id is None:
+            return
+        path = self.run_dir.parent / file_name(self.wandb_run_id)
+        lost, skip = lost_rows(path) if run.resumed else ([], 0)
+        # a new delivery process gives again the calls taken since the last _flush: those
+        # whose rows wandb-core wrote anyway (a full block) are skipped. A restarted job is
+        # given nothing again.
+        if not getattr(run, "redelivery", False):
+            skip = 0
+        wandb_file = getattr(wandb_run.settings, "sync_file", None)
+        if not wandb_file:
+            wandb_file = self.run_dir / f"run-{self.wandb_run_id}.wandb"
+        # the lost rows are in the new file before they are logged: a kill in between
+        # loses none of them
+        self._unsaved = UnsavedRows(path, Path(wandb_file), lost, skip)
+        if lost:
+            logger.info(
+                "W&B: logging again %d rows that the killed process before logged to run %s "
+                "and W&B had not written to disk",
+                len(lost),
+                self.wandb_run_id,
+            )
+        for values, step in lost:
+            try:
+                self._send(values, step)
+            except Exception as error:  # logged once already: not a reason to fail the start
+                logger.warning("W&B: could not log again the row of step %d: %s", step, error)
 
     # ---- starting the run --------------------------------------------------------------------
 

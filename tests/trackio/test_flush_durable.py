@@ -1,0 +1,143 @@
+"""``_flush``: the rows the Trackio backend took survive a SIGKILL of the process it runs in,
+and a replacement process (``RunInfo.resumed``) continues the same Trackio run.
+
+Trackio's ``Run.log`` only queues a row; its writer thread writes the queue every half second
+(``BATCH_SEND_INTERVAL``), so a killed process loses what is still queued. Here the interval
+is a minute: nothing but ``_flush`` writes the rows before the kill. The backend runs in a real
+child process, driven directly as a delivery process drives it; the store is read back with
+Trackio's own ``SQLiteStorage``. The plugin's hold on the store (``storage_dir.acquire``) is
+state of the killed process: the replacement is not locked out.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHILD = """
+import sys, time
+from pathlib import Path
+import trackio.run
+from noether.core.trackers.run_info import RunInfo
+from noether_trackers_trackio import TrackioTracker
+
+output, first, count, resumed, how = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), \\
+    sys.argv[4] == "resumed", sys.argv[5]
+trackio.run.BATCH_SEND_INTERVAL = 60.0  # the writer thread sleeps through the test
+backend = TrackioTracker(project="proj", output_path=output)
+backend._receive_start(RunInfo("durable", "run-1", None, {"lr": 0.1}, output, resumed=resumed))
+for step in range(first, first + count):
+    backend._receive_log({"loss": float(step), "acc": step / 100}, step)
+if how != "no-flush":
+    started = time.perf_counter()
+    backend._flush()
+    print("first", time.perf_counter() - started, flush=True)
+    started = time.perf_counter()
+    for _ in range(1000):
+        backend._flush()  # nothing new: nothing to do
+    print("idle", (time.perf_counter() - started) / 1000, flush=True)
+if how == "close":
+    backend._close("finished")
+    print("closed", flush=True)
+else:
+    print("flushed", flush=True)
+    time.sleep(600)
+"""
+
+
+def start_child(
+    tmp_path: Path, first: int, count: int, resumed: bool, how: str
+) -> subprocess.Popen[bytes]:
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    arguments = [str(tmp_path / "out"), str(first), str(count), "resumed" if resumed else "new"]
+    return subprocess.Popen(
+        [sys.executable, str(script), *arguments, how], stdout=subprocess.PIPE, env=dict(os.environ)
+    )
+
+
+def wait_for(child: subprocess.Popen[bytes], word: str, timeout: float = 60.0) -> list[str]:
+    """The lines ``child`` prints up to the one starting with ``word`` (fails after
+    ``timeout`` seconds or when the child ends first)."""
+    assert child.stdout is not None
+    deadline = time.monotonic() + timeout
+    lines: list[str] = []
+    buffer = b""
+    while not lines or not lines[-1].startswith(word):
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"the child did not say {word!r} in time: {lines}"
+        ready, _, _ = select.select([child.stdout], [], [], remaining)
+        if not ready:
+            continue
+        data = os.read(child.stdout.fileno(), 4096)
+        assert data, f"the child ended ({child.wait()}) before saying {word!r}: {lines}"
+        buffer += data
+        *complete, buffer = buffer.split(b"\n")
+        lines += [line.decode() for line in complete]
+    return lines
+
+
+def end(child: subprocess.Popen[bytes], how: signal.Signals = signal.SIGKILL) -> None:
+    if child.poll() is None:
+        child.send_signal(how)
+    child.wait()
+    assert child.stdout is not None
+    child.stdout.close()
+
+
+def rows(first: int, count: int) -> list[dict[str, Any]]:
+    return [
+        {"step": step, "loss": float(step), "acc": step / 100}
+        for step in range(first, first + count)
+    ]
+
+
+def seconds(lines: list[str], name: str) -> float:
+    (line,) = [line for line in lines if line.startswith(f"{name} ")]
+    return float(line.split()[1])
+
+
+def test_what_was_flushed_survives_a_sigkill_and_the_resumed_run_continues(
+    tmp_path: Path, store: Any
+) -> None:
+    child = start_child(tmp_path, 0, 40, resumed=False, how="flush")
+    try:
+        lines = wait_for(child, "flushed")
+    finally:
+        end(child)
+    assert store.logs("proj", "durable") == rows(0, 40)
+    assert seconds(lines, "idle") < 1e-3  # nothing new: no lock, no write
+
+    child = start_child(tmp_path, 40, 25, resumed=True, how="close")
+    try:
+        wait_for(child, "closed")
+        assert child.wait(60) == 0
+    finally:
+        end(child)
+    # one Trackio run, continued: every row once
+    (run,) = store.runs("proj")
+    assert run["name"] == "durable"
+    assert store.logs("proj", "durable") == rows(0, 65)
+    assert store.config("proj", "durable")["summary"]["_status"] == "finished"
+
+
+@pytest.mark.parametrize("flush", [False, True], ids=["without-flush", "with-flush"])
+def test_without_flush_a_sigkill_loses_the_queued_rows(
+    tmp_path: Path, store: Any, flush: bool
+) -> None:
+    # What _flush is for: rows wait in Trackio's queue for its writer thread.
+    child = start_child(tmp_path, 0, 5, resumed=False, how="flush" if flush else "no-flush")
+    try:
+        wait_for(child, "flushed")
+    finally:
+        end(child)
+    logged = store.logs("proj", "durable") if store.projects() else []
+    assert logged == (rows(0, 5) if flush else [])
