@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import signal
 import subprocess
 import sys
@@ -28,6 +27,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import child_lines
 import pytest
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -105,22 +105,7 @@ def wait_for(
 ) -> list[str]:
     """The lines ``process`` prints up to the one starting with ``word`` (fails, with its
     stderr, after ``timeout`` seconds or when it ends first)."""
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    lines: list[str] = []
-    buffer = b""
-    while not lines or not lines[-1].startswith(word):
-        remaining = deadline - time.monotonic()
-        assert remaining > 0, f"it did not say {word!r} in time: {lines}\n{tail(logs)}"
-        ready, _, _ = select.select([process.stdout], [], [], remaining)
-        if not ready:
-            continue
-        data = os.read(process.stdout.fileno(), 65536)
-        assert data, f"it ended ({process.wait()}) before saying {word!r}: {lines}\n{tail(logs)}"
-        buffer += data
-        *complete, buffer = buffer.split(b"\n")
-        lines += [line.decode() for line in complete]
-    return lines
+    return child_lines.wait_for(process, word, timeout, lambda: tail(logs))
 
 
 def said(lines: list[str], name: str) -> str:

@@ -10,14 +10,13 @@ hands the events to the OS.
 from __future__ import annotations
 
 import os
-import select
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from child_lines import wait_for
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 CHILD = """
@@ -58,27 +57,6 @@ def start_child(
     return subprocess.Popen(
         [sys.executable, str(script), *arguments, how], stdout=subprocess.PIPE, env=dict(os.environ)
     )
-
-
-def wait_for(child: subprocess.Popen[bytes], word: str, timeout: float = 60.0) -> list[str]:
-    """The lines ``child`` prints up to the one starting with ``word`` (fails after
-    ``timeout`` seconds or when the child ends first)."""
-    assert child.stdout is not None
-    deadline = time.monotonic() + timeout
-    lines: list[str] = []
-    buffer = b""
-    while not lines or not lines[-1].startswith(word):
-        remaining = deadline - time.monotonic()
-        assert remaining > 0, f"the child did not say {word!r} in time: {lines}"
-        ready, _, _ = select.select([child.stdout], [], [], remaining)
-        if not ready:
-            continue
-        data = os.read(child.stdout.fileno(), 4096)
-        assert data, f"the child ended ({child.wait()}) before saying {word!r}: {lines}"
-        buffer += data
-        *complete, buffer = buffer.split(b"\n")
-        lines += [line.decode() for line in complete]
-    return lines
 
 
 def kill(child: subprocess.Popen[bytes]) -> None:

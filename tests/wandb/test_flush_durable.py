@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from child_lines import wait_for
 from wandb_file import WandbRunFile
 
 from noether.core.trackers.run_info import RunInfo
@@ -96,27 +96,6 @@ def start_child(
         stdout=subprocess.PIPE,
         env={**os.environ, **env},
     )
-
-
-def wait_for(child: subprocess.Popen[bytes], word: str, timeout: float = 120.0) -> list[str]:
-    """The lines ``child`` prints up to the one starting with ``word`` (fails after
-    ``timeout`` seconds or when the child ends first)."""
-    assert child.stdout is not None
-    deadline = time.monotonic() + timeout
-    lines: list[str] = []
-    buffer = b""
-    while not lines or not lines[-1].startswith(word):
-        remaining = deadline - time.monotonic()
-        assert remaining > 0, f"the child did not say {word!r} in time: {lines}"
-        ready, _, _ = select.select([child.stdout], [], [], remaining)
-        if not ready:
-            continue
-        data = os.read(child.stdout.fileno(), 4096)
-        assert data, f"the child ended ({child.wait()}) before saying {word!r}: {lines}"
-        buffer += data
-        *complete, buffer = buffer.split(b"\n")
-        lines += [line.decode() for line in complete]
-    return lines
 
 
 def said(lines: list[str], name: str) -> str:
