@@ -11,7 +11,6 @@ backend runs in real child processes, driven directly as a delivery process driv
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import subprocess
@@ -25,7 +24,6 @@ import pytest
 from child_lines import wait_for
 from wandb_file import WandbRunFile
 
-from noether.core.trackers.run_info import RunInfo
 from noether_trackers_wandb.unsaved import _frames, file_name, lost_rows
 
 CHILD = """
@@ -236,12 +234,6 @@ def test_two_kills_in_a_row_with_a_flush_after_every_row_keep_every_row_once(
     assert all(steps_in(run_dir) for run_dir in killed)
 
 
-needs_redelivery = pytest.mark.skipif(
-    "redelivery" not in {field.name for field in dataclasses.fields(RunInfo)},
-    reason="this core's RunInfo has no redelivery",
-)
-
-
 def all_steps(*run_dirs: Path) -> list[int]:
     return sorted(step for run_dir in run_dirs for step in steps_in(run_dir))
 
@@ -255,7 +247,6 @@ def killed_after(tmp_path: Path, first: int, count: int, start: bool | str, how:
     return Path(said(lines, "dir"))
 
 
-@needs_redelivery
 def test_a_replacement_skips_the_calls_given_again_that_the_killed_file_holds(
     sandbox: Any, tmp_path: Path
 ) -> None:
@@ -272,7 +263,6 @@ def test_a_replacement_skips_the_calls_given_again_that_the_killed_file_holds(
     assert all_steps(killed, Path(said(lines, "dir"))) == list(range(410))
 
 
-@needs_redelivery
 def test_a_replacement_killed_in_turn_passes_on_what_to_skip(sandbox: Any, tmp_path: Path) -> None:
     first = killed_after(tmp_path, 0, 400, False, "flush-at:200")
     # the replacement is given steps 200-399 again, flushes after step 299 (while it still
