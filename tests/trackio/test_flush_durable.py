@@ -28,13 +28,21 @@ import trackio.run
 from noether.core.trackers.run_info import RunInfo
 from noether_trackers_trackio import TrackioTracker
 
-output, first, count, resumed, how = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), \\
-    sys.argv[4] == "resumed", sys.argv[5]
+from noether_trackers_trackio import compat
+
+output, first, count, start, how = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), \\
+    sys.argv[4], sys.argv[5]
 trackio.run.BATCH_SEND_INTERVAL = 60.0  # the writer thread sleeps through the test
 backend = TrackioTracker(project="proj", output_path=output)
-backend._receive_start(RunInfo("durable", "run-1", None, {"lr": 0.1}, output, resumed=resumed))
+backend._receive_start(RunInfo("durable", "run-1", None, {"lr": 0.1}, output,
+    resumed=start != "new", redelivery=start == "redelivery"))
 for step in range(first, first + count):
     backend._receive_log({"loss": float(step), "acc": step / 100}, step)
+if how == "writer-wrote":
+    # what Trackio's writer thread does every half second, unknown to _flush
+    compat.write_queued_rows(backend.trackio_run, 10.0)
+    print("flushed", flush=True)
+    time.sleep(600)
 if how != "no-flush":
     started = time.perf_counter()
     backend._flush()
@@ -53,11 +61,12 @@ else:
 
 
 def start_child(
-    tmp_path: Path, first: int, count: int, resumed: bool, how: str
+    tmp_path: Path, first: int, count: int, resumed: bool, how: str, redelivery: bool = False
 ) -> subprocess.Popen[bytes]:
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    arguments = [str(tmp_path / "out"), str(first), str(count), "resumed" if resumed else "new"]
+    start = "redelivery" if redelivery else "resumed" if resumed else "new"
+    arguments = [str(tmp_path / "out"), str(first), str(count), start]
     return subprocess.Popen(
         [sys.executable, str(script), *arguments, how], stdout=subprocess.PIPE, env=dict(os.environ)
     )
@@ -119,3 +128,43 @@ def test_without_flush_a_sigkill_loses_the_queued_rows(
         end(child)
     logged = store.logs("proj", "durable") if store.projects() else []
     assert logged == (rows(0, 5) if flush else [])
+
+
+def test_a_replacement_delivery_process_does_not_write_again_what_the_writer_thread_wrote(
+    tmp_path: Path, store: Any
+) -> None:
+    # Trackio's writer thread wrote steps 0-59 after the last _flush (at step 20), then the
+    # process was killed: the replacement is sent every call from step 20 again.
+    child = start_child(tmp_path, 0, 60, resumed=False, how="writer-wrote")
+    try:
+        wait_for(child, "flushed")
+    finally:
+        end(child)
+    assert store.logs("proj", "durable") == rows(0, 60)
+
+    child = start_child(tmp_path, 20, 45, resumed=True, how="close", redelivery=True)
+    try:
+        wait_for(child, "closed")
+        assert child.wait(60) == 0
+    finally:
+        end(child)
+    assert store.logs("proj", "durable") == rows(0, 65)
+    assert store.config("proj", "durable")["summary"]["_status"] == "finished"
+
+
+def test_a_replacement_delivery_process_writes_what_the_store_does_not_hold(
+    tmp_path: Path, store: Any
+) -> None:
+    # Nothing was written before the kill: every call sent again is written, once.
+    child = start_child(tmp_path, 0, 10, resumed=False, how="flush")
+    try:
+        wait_for(child, "flushed")
+    finally:
+        end(child)
+    child = start_child(tmp_path, 10, 15, resumed=True, how="close", redelivery=True)
+    try:
+        wait_for(child, "closed")
+        assert child.wait(60) == 0
+    finally:
+        end(child)
+    assert store.logs("proj", "durable") == rows(0, 25)

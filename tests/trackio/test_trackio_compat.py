@@ -15,6 +15,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
@@ -386,3 +387,34 @@ def test_an_init_parameter_trackio_dropped_is_left_out(
         assert f"trackio.init (no parameter '{parameter}')" in warning
     assert store.logs("proj", "fewer-options") == THREE_ROWS
     assert store.config("proj", "fewer-options")["summary"] == SUMMARY
+
+
+def test_without_a_way_to_read_stored_rows_a_replacement_process_writes_every_call(
+    tmp_path: Path,
+    store: Any,
+    trackio_view: Callable[..., None],
+    degradations: Callable[[], list[str]],
+) -> None:
+    from trackio.sqlite_storage import SQLiteStorage
+
+    from noether.core.trackers.run_info import RunInfo
+    from noether_trackers_trackio import TrackioTracker
+
+    def run(first: int, count: int, redelivery: bool) -> None:
+        backend = TrackioTracker(project="proj", output_path=tmp_path)
+        info = RunInfo("unread", "run-1", None, {}, tmp_path, resumed=redelivery)
+        backend._receive_start(replace(info, redelivery=redelivery))
+        for step in range(first, first + count):
+            backend._receive_log({"loss": float(step)}, step)
+        backend._close("finished")
+
+    run(0, 3, redelivery=False)
+    trackio_view("trackio.sqlite_storage", SQLiteStorage=Hiding(SQLiteStorage, "get_logs"))
+    run(2, 2, redelivery=True)
+
+    (warning,) = degradations()
+    _version_named(warning)
+    assert "SQLiteStorage.get_logs" in warning
+    assert "write again" in warning
+    # the call at step 2 is written twice; nothing is lost
+    assert [row["step"] for row in store.logs("proj", "unread")] == [0, 1, 2, 2, 3]

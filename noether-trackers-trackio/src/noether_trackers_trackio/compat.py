@@ -11,7 +11,9 @@ to read a stored config back. Trackio has no public way to do three things the p
   :func:`writes_local_sqlite`, :func:`config_rewriter`, :func:`reattach_config`;
 - tell whether ``Run.finish()`` wrote everything before it returned: :func:`still_writing`;
 - make the rows a run has queued for its writer thread survive the death of the process
-  before ``finish()``: :func:`write_queued_rows`.
+  before ``finish()``: :func:`write_queued_rows`;
+- read back the rows a run already holds, so that a replacement delivery process does not
+  write them twice: :func:`stored_rows`.
 
 Each function checks that the internal it uses is there with the expected shape. When it is
 not (a Trackio newer than the plugin), the feature degrades as the function says,
@@ -281,6 +283,33 @@ def write_queued_rows(run: Any, timeout: float) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(_POLL_INTERVAL)
+
+
+# ---- the rows a run already holds ---------------------------------------------------------------
+
+
+def stored_rows(run: Any) -> list[tuple[int, frozenset[str]]] | None:
+    """The step and metric names of every row the local store holds for ``run`` (a
+    ``trackio.Run``), in the order written; None, after a warning, when this Trackio's
+    ``SQLiteStorage.get_logs`` is missing or cannot read the store."""
+    storage = getattr(_module("trackio.sqlite_storage"), "SQLiteStorage", None)
+    get_logs = getattr(storage, "get_logs", None)
+    consequence = (
+        "a delivery process that replaces a killed one may write again the rows Trackio's "
+        "writer thread wrote after the last flush"
+    )
+    if not callable(get_logs):
+        degraded("trackio.sqlite_storage.SQLiteStorage.get_logs (a run's stored rows)", consequence)
+        return None
+    try:
+        logs = get_logs(run.project, run.name)
+        return [
+            (int(row["step"]), frozenset(key for key in row if key not in ("step", "timestamp")))
+            for row in logs
+        ]
+    except (sqlite3.Error, KeyError, TypeError, ValueError) as error:
+        degraded(f"the metrics table of its SQLite store ({error!r})", consequence)
+        return None
 
 
 # ---- public API checks -------------------------------------------------------------------------

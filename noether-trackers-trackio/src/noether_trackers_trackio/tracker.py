@@ -23,6 +23,7 @@ from noether.core.trackers.plugin import (
     shown_path,
 )
 from noether_trackers_trackio import compat, console, convert, hub, storage_dir, summary_store
+from noether_trackers_trackio.already_stored import AlreadyStored
 from noether_trackers_trackio.errors import TrackioHubUnreachableError
 
 logger = logging.getLogger("noether.trackers.trackio")
@@ -92,6 +93,8 @@ class TrackioTracker(BaseTracker):
         self._last_step: int | None = None
         # rows logged since the last _flush (which has nothing to do without them)
         self._unflushed = False
+        # for a replacement delivery process: the calls sent again that the store holds
+        self._already_stored: AlreadyStored | None = None
 
     # ---- backend interface -------------------------------------------------------------------
 
@@ -127,6 +130,9 @@ class TrackioTracker(BaseTracker):
                 self.trackio_run = contextvars.Context().run(
                     trackio.init, project=self.project, **options
                 )
+            if getattr(run, "redelivery", False) and compat.writes_local_sqlite(self.trackio_run):
+                rows = compat.stored_rows(self.trackio_run)
+                self._already_stored = AlreadyStored(rows) if rows else None
         except BaseException:
             self._release_directory()
             raise
@@ -134,8 +140,10 @@ class TrackioTracker(BaseTracker):
     def _log(self, values: Mapping[str, Value], step: int) -> None:
         if self.trackio_run is None:
             return
-        self.trackio_run.log(convert.to_trackio_metrics(values), step=step)
         self._last_step = step if self._last_step is None else max(self._last_step, step)
+        if self._already_stored is not None and self._already_stored.holds(step, values):
+            return
+        self.trackio_run.log(convert.to_trackio_metrics(values), step=step)
         self._unflushed = True
 
     def _flush(self) -> None:
