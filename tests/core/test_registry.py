@@ -5,27 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from fake_distribution import fake_distribution
 
 from noether.core.trackers import TrackerNotInstalledError
 from noether.core.trackers.hookspecs import hookimpl
 from noether.core.trackers.registry import TrackerRegistry
 from recording_plugins import RecordingPlugin, RecordingTracker
-
-
-def fake_distribution(site: Path, name: str, entry_points: str, modules: dict[str, str]) -> None:
-    """Install a minimal distribution (dist-info plus modules) into the folder ``site``."""
-    info = site / f"{name.replace('-', '_')}-0.0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.0.1\n")
-    (info / "entry_points.txt").write_text(f"[noether.trackers]\n{entry_points}\n")
-    for relative, source in modules.items():
-        path = site / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(source))
 
 
 def run_list_json(site: Path, env: dict[str, str]) -> dict:  # type: ignore[type-arg]

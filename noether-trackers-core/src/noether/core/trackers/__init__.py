@@ -17,6 +17,7 @@ from noether.core.trackers.delivery import DeliveryReport, DeliverySettings
 from noether.core.trackers.distributed import reduce_metrics
 from noether.core.trackers.errors import TrackerConfigError, TrackerNotInstalledError
 from noether.core.trackers.media import Histogram, Image, Table
+from noether.core.trackers.plugin_api import PLUGIN_API
 from noether.core.trackers.run_info import RunInfo, RunStatus
 from noether.core.trackers.run_location import RunLocation
 from noether.core.trackers.tracker import FanoutTracker, Tracker
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from noether.core.trackers.config import create_tracker, load_tracker_section
 
 __all__ = [
+    "PLUGIN_API",
     "BaseTracker",
     "DeliveryReport",
     "DeliverySettings",

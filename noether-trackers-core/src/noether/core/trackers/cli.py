@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from noether.core.trackers.plugin_api import PLUGIN_API
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
@@ -55,6 +57,8 @@ def plugin_report() -> dict[str, Any]:
                 "version": entry.version,
                 "backend": entry.backend_library,
                 "backend_version": entry.backend_version,
+                "plugin_api": entry.plugin_api,
+                "plugin_api_problem": entry.plugin_api_problem,
             }
             for entry in sorted(registry.kinds, key=lambda entry: entry.kind)
         ],
@@ -63,6 +67,7 @@ def plugin_report() -> dict[str, Any]:
             for broken in registry.broken
         ],
         "conflicts": list(registry.conflicts),
+        "plugin_api": PLUGIN_API,
     }
 
 
@@ -98,16 +103,28 @@ def list_plugins(*, as_json: bool) -> int:
         print(f"BROKEN plugin '{broken['plugin']}' ({broken['distribution']}): {broken['error']}")
     for conflict in report["conflicts"]:
         print(f"CONFLICT {conflict}")
+    for tracker in report["trackers"]:
+        if tracker["plugin_api_problem"] is not None:
+            print(
+                f"WARNING kind '{tracker['kind']}' ({tracker['distribution']} "
+                f"{tracker['version']}) is {tracker['plugin_api_problem']}; a run that uses "
+                "it stops with this error before training"
+            )
     return 0
 
 
 def validate_config(config_file: str) -> int:
-    """Check the tracker section of ``config_file`` as a run would; 0 when it is valid.
+    """Check the tracker section of ``config_file`` as a run would, the plugins' own
+    constructor checks included (each entry is built; no backend starts); 0 when it is valid.
 
     The file is a full config with a ``tracker:`` key or a config-group file whose root is the
     tracker section; the OK line says which it found.
     """
-    from noether.core.trackers.config import check_tracker_section, read_tracker_section
+    from noether.core.trackers.config import (
+        build_entries,
+        check_tracker_section,
+        read_tracker_section,
+    )
     from noether.core.trackers.errors import TrackerConfigError
 
     try:
@@ -116,6 +133,8 @@ def validate_config(config_file: str) -> int:
         return _fail(str(error))
     try:
         entries = check_tracker_section(found.section)
+        # the plugins' own checks, in their constructors; no backend starts
+        build_entries(entries)
     except TrackerConfigError as error:
         return _fail(f"{config_file}: {error}")
     kinds = ", ".join(entry.kind.kind for entry in entries) or "none (tracking disabled)"

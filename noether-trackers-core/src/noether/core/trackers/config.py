@@ -20,7 +20,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from noether.core.trackers.delivery import DeliveryMode, DeliverySettings
-from noether.core.trackers.errors import TrackerConfigError, TrackerNotInstalledError, first_line
+from noether.core.trackers.errors import (
+    OptionError,
+    TrackerConfigError,
+    TrackerNotInstalledError,
+    first_line,
+)
 from noether.core.trackers.registry import TrackerKind, TrackerRegistry, get_registry
 from noether.core.trackers.schema import Constraint, Option, check_options, tracker_options
 from noether.core.trackers.summary import SummaryDirections, directions_problem
@@ -215,7 +220,7 @@ def create_tracker(
     if settings.mode is None:
         settings = replace(settings, mode=delivery_mode(entries))
     return Tracker(
-        [_build(entry, output_path) for entry in entries],
+        build_entries(entries, output_path),
         output_path=output_path,
         delivery=settings,
         summary_directions=summary_directions(entries),
@@ -283,9 +288,29 @@ def _build(entry: TrackerEntry, output_path: str | os.PathLike[str] | None) -> B
     options.pop("delivery", None)  # the run's too: see delivery_mode
     try:
         backend = entry.kind.tracker_class(output_path=output_path, **options)
+    except OptionError as error:
+        raise TrackerConfigError([f"{entry.path}.{error.option}: {error.message}"]) from error
     except (TypeError, ValueError) as error:
         raise TrackerConfigError([_located(entry.path, str(error), options)]) from error
     return BackendEntry(backend, config_path=entry.path, required=required)
+
+
+def build_entries(
+    entries: Sequence[TrackerEntry], output_path: str | os.PathLike[str] | None = None
+) -> list[BackendEntry]:
+    """One backend per entry, constructed as a run constructs it (the plugins' own option
+    checks run; nothing starts: a backend does its I/O in ``_init``). TrackerConfigError
+    naming every entry whose constructor refused its options."""
+    built: list[BackendEntry] = []
+    problems: list[str] = []
+    for entry in entries:
+        try:
+            built.append(_build(entry, output_path))
+        except TrackerConfigError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise TrackerConfigError(problems)
+    return built
 
 
 def _located(path: str, message: str, options: dict[str, Any]) -> str:
@@ -322,6 +347,9 @@ def _check_entry(
         return None
     except KeyError as error:
         problems.append(f"{path}.kind: {error.args[0]}")
+        return None
+    if kind.plugin_api_problem is not None:
+        problems.append(f"{path}.kind: {kind.describe_plugin()} is {kind.plugin_api_problem}")
         return None
     options = {key: value for key, value in item.items() if key != "kind"}
     schema = {**tracker_options(kind.tracker_class, CORE_PARAMETERS), **ENTRY_OPTIONS}

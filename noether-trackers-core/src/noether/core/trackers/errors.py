@@ -40,6 +40,33 @@ def _rebuild(kind: type[BaseException], args: tuple[Any, ...], state: dict[str, 
     return error
 
 
+class OptionError(ValueError):
+    """A plugin's own check of one option failed: raise it from a backend's constructor for
+    what the option's type annotation cannot express (an empty experiment name, two options
+    that exclude each other).
+
+    The config check reports it under the option's YAML path, e.g.
+    ``tracker[1].experiment: must not be empty``, in ``create_tracker``, ``init`` and
+    ``noether-trackers validate`` alike. ``option`` is the constructor parameter's name; a
+    dotted name (``settings.mode``) points inside a mapping option.
+
+    A plain ``ValueError`` (or ``TypeError``) from a constructor is reported too: under the
+    option its message starts with (``"project must not be empty"`` becomes
+    ``tracker.project: must not be empty``), else under the entry's path.
+    """
+
+    def __init__(self, option: str, message: str) -> None:
+        #: The option the error is about (a constructor parameter's name).
+        self.option = option
+        #: What is wrong with it, without the option's name.
+        self.message = message
+        super().__init__(f"{option}: {message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with both constructor arguments (a delivery process may raise it)."""
+        return (type(self), (self.option, self.message))
+
+
 class TrackerNotInstalledError(ImportError):
     """A tracker kind or class was asked for whose plugin is not installed."""
 

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from noether.core.trackers.base import BaseTracker
 from noether.core.trackers.entry_points import ENTRY_POINT_GROUP
-from noether.core.trackers.errors import first_line
+from noether.core.trackers.errors import OptionError, first_line
 from noether.core.trackers.hookspecs import RegisterTracker, hookimpl
 from noether.core.trackers.media import Histogram, Image, Table
+from noether.core.trackers.plugin_api import PLUGIN_API
 from noether.core.trackers.run_files import dump_yaml, flatten
 from noether.core.trackers.run_info import RUN_STATUSES, RunInfo, RunStatus
 from noether.core.trackers.run_location import (
@@ -46,6 +47,7 @@ from noether.core.trackers.values import VALUE_KINDS, Value
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "PLUGIN_API",
     "RUN_STATUSES",
     "VALUE_KINDS",
     "BaseTracker",
@@ -56,6 +58,7 @@ __all__ = [
     "Gt",
     "Histogram",
     "Image",
+    "OptionError",
     "RegisterTracker",
     "RunInfo",
     "RunLocation",

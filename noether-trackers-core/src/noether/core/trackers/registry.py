@@ -21,6 +21,7 @@ import pluggy
 from noether.core.trackers import hookspecs
 from noether.core.trackers.entry_points import plugin_entry_points
 from noether.core.trackers.errors import TrackerNotInstalledError
+from noether.core.trackers.plugin_api import UNSTATED_PLUGIN_API, plugin_api_problem
 
 if TYPE_CHECKING:
     from noether.core.trackers.base import BaseTracker
@@ -58,6 +59,25 @@ class TrackerKind:
     def backend_library(self) -> str | None:
         """Distribution name of the backend library the tracker drives, if it declares one."""
         return self.tracker_class.backend_library
+
+    @property
+    def plugin_api(self) -> str:
+        """The plugin API version the tracker class was written for (its ``plugin_api``;
+        ``"1.0"`` when it does not say)."""
+        declared = getattr(self.tracker_class, "plugin_api", None)
+        return str(declared) if declared is not None else UNSTATED_PLUGIN_API
+
+    @property
+    def plugin_api_problem(self) -> str | None:
+        """Why this core cannot serve the tracker class's plugin API version, or None."""
+        return plugin_api_problem(self.plugin_api)
+
+    def describe_plugin(self) -> str:
+        """``kind 'csv' (noether-trackers-csv 0.1.0)``: the kind and where it comes from."""
+        source = self.distribution or self.plugin
+        if self.distribution is not None and self.version is not None:
+            source = f"{self.distribution} {self.version}"
+        return f"kind '{self.kind}' ({source})"
 
     @property
     def backend_version(self) -> str | None:
