@@ -3,8 +3,7 @@
 TensorBoard shows scalars, text, images and histograms natively; a table is shown as the
 markdown table the plugin writes to the Text tab, and is read back from there. The config and
 the summary are markdown texts too (tags ``config`` and ``summary``), and the config's header
-names the run as TensorBoard shows it. TensorBoard has no notion of how a run ended: the
-status is left None (the kit reports its check as not run).
+names the run as TensorBoard shows it. How the run ended is the summary's ``_status``.
 """
 
 from __future__ import annotations
@@ -80,6 +79,7 @@ class TestTensorboardConformance(TrackerConformanceTests):
             texts=texts,
             config=yaml.safe_load(textwrap.dedent(config_text)),
             summary=summary,
+            status=summary.get("_status") if summary is not None else None,
             images={
                 tag: [(e.step, (e.height, e.width)) for e in events.Images(tag)]
                 for tag in tags["images"]

@@ -39,6 +39,8 @@ class TensorboardTracker(BaseTracker):
     before at steps from it on are purged by TensorBoard's readers.
     """
 
+    #: The plugin API version this backend was written for (see ``PLUGIN_API``).
+    plugin_api = "1.0"
     backend_library = "tensorboard"
 
     def __init__(
@@ -73,8 +75,10 @@ class TensorboardTracker(BaseTracker):
         header = f"run `{run.display_name}` (id `{run.run_id}`)\n\n"
         self._write({"config": header + events.markdown_code(dump_yaml(run.config))}, step=0)
 
-    def _log(self, values: Mapping[str, Value], step: int) -> None:
-        self._write(values, step)
+    def _log(self, values: Mapping[str, Value], step: int, *, wall_time: float) -> None:
+        # the event's wall_time is when the user logged the values (TensorBoard's "relative"
+        # and "wall" x-axes), also for calls caught up from the journal or replayed
+        self._write(values, step, wall_time)
 
     def _update_summary(self, values: Mapping[str, Value]) -> None:
         assert self._events is not None
@@ -88,7 +92,10 @@ class TensorboardTracker(BaseTracker):
             self._writer.flush()
 
     def _close(self, status: RunStatus) -> None:
+        """Record how the run ended in its summary (``_status``, as the other backends do), then
+        close the event file."""
         if self._writer is not None:
+            self._update_summary({"_status": status})
             self._writer.close()
             self._writer = None
 
@@ -100,9 +107,13 @@ class TensorboardTracker(BaseTracker):
         command = shell_command("tensorboard", ["--logdir", shown_path(self.log_dir)])
         return RunLocation("tensorboard", shown_path(self.run_dir), command)
 
-    def _write(self, values: Mapping[str, Value], step: int) -> None:
+    def _write(
+        self, values: Mapping[str, Value], step: int, wall_time: float | None = None
+    ) -> None:
+        """Write one event of ``values`` at ``step``, stamped ``wall_time`` (None: now)."""
         assert self._events is not None
-        self._writer.write(self._events.event_of(values, step, time.time()))
+        when = time.time() if wall_time is None else wall_time
+        self._writer.write(self._events.event_of(values, step, when))
 
 
 def _run_directory(log_dir: Path, stage_name: str | None) -> Path:

@@ -50,6 +50,8 @@ class TrackioTracker(BaseTracker):
     locally with one warning; ``fail``: refuse to start).
     """
 
+    #: The plugin API version this backend was written for (see ``PLUGIN_API``).
+    plugin_api = "1.0"
     backend_library = "trackio"
 
     def __init__(
@@ -137,7 +139,12 @@ class TrackioTracker(BaseTracker):
             self._release_directory()
             raise
 
-    def _log(self, values: Mapping[str, Value], step: int) -> None:
+    def _log(self, values: Mapping[str, Value], step: int, *, wall_time: float) -> None:
+        # ``wall_time`` is not passed on: Trackio has no way to take it. ``Run.log`` has no
+        # timestamp parameter and its queued rows none either; its writer stamps every row
+        # with the time it writes it (``SQLiteStorage.bulk_log`` is called without
+        # ``timestamps``), in Trackio 0.38 to 0.43. Trackio plots against steps; its "time"
+        # of a point is when the row was written.
         if self.trackio_run is None:
             return
         self._last_step = step if self._last_step is None else max(self._last_step, step)

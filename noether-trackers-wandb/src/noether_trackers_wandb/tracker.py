@@ -39,6 +39,8 @@ WandbMode: TypeAlias = Literal["online", "offline", "disabled"]
 #: Characters that make a ``define_metric`` name a pattern: such a metric keeps W&B's summary.
 _GLOB_CHARACTERS = frozenset("*?[")
 WandbResume: TypeAlias = Literal["allow", "never", "must", "auto"]
+#: The key of a W&B history row that holds its wall time (seconds since the epoch).
+_TIMESTAMP_KEY = "_timestamp"
 
 #: The W&B exit code for each way a run ends. W&B marks a run successful only with 0;
 #: ``interrupted`` uses the code wandb itself reports for Ctrl-C, ``terminated`` the shell's
@@ -96,6 +98,8 @@ class WandBTracker(BaseTracker):
     killed process's ``.wandb`` file lacks again, and a finished run deletes the file.
     """
 
+    #: The plugin API version this backend was written for (see ``PLUGIN_API``).
+    plugin_api = "1.0"
     backend_library = "wandb"
 
     def __init__(
@@ -199,14 +203,14 @@ class WandBTracker(BaseTracker):
             if self._wandb_run is None:
                 self._end(EXIT_CODES["finished"])
 
-    def _log(self, values: Mapping[str, Value], step: int) -> None:
+    def _log(self, values: Mapping[str, Value], step: int, *, wall_time: float) -> None:
         if self._wandb_run is None or self._session is None:
             return
         unsaved = self._unsaved
         if unsaved is not None and unsaved.skip:
             unsaved.skip -= 1  # given again, and already in the killed process's .wandb file
             return
-        self._send(values, step)
+        self._send(values, step, wall_time)
         if unsaved is not None:
             unsaved.add(values, step)
 
@@ -220,8 +224,9 @@ class WandBTracker(BaseTracker):
         if self._unsaved is not None:
             self._unsaved.flush()
 
-    def _send(self, values: Mapping[str, Value], step: int) -> None:
-        """Log one row: ``values`` at ``step``, against the step metric."""
+    def _send(self, values: Mapping[str, Value], step: int, wall_time: float | None = None) -> None:
+        """Log one row: ``values`` at ``step``, against the step metric, stamped
+        ``wall_time`` (when the user logged it; None: W&B stamps it now)."""
         assert self._session is not None
         data = to_wandb(self._with_media_keys(values), self._session.wandb)
         if self.step_metric in data:
@@ -231,6 +236,17 @@ class WandBTracker(BaseTracker):
                 "the step (choose another step_metric to log it)",
             )
         data[self.step_metric] = step
+        if wall_time is not None:
+            if _TIMESTAMP_KEY in data:
+                self.warn_once(
+                    _TIMESTAMP_KEY,
+                    f"'{_TIMESTAMP_KEY}' is W&B's time of a row; the logged value is replaced "
+                    "by the time of the log() call",
+                )
+            # wandb keeps a row's `_timestamp` when the data has one (its own TensorBoard
+            # import relies on it) instead of stamping the row when run.log is called: the
+            # row shows when the user logged it, also when delivered late or replayed
+            data[_TIMESTAMP_KEY] = wall_time
         self._define_summaries(values)
         self._wandb_run.log(data)
 

@@ -1,4 +1,4 @@
-"""An example noether-trackers plugin: ``kind: csv`` writes one CSV file per run."""
+"""A noether-trackers plugin: the tracker kind ``csv``."""
 
 from noether_trackers_csv.tracker import CsvTracker
 

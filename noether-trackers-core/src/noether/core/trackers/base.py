@@ -13,8 +13,11 @@ Plugin authors import this class (and everything else they need) from
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -50,6 +53,10 @@ class BaseTracker:
     #: True for a backend that stores nothing (``noop``): a run leaves it out, so that a run
     #: of only such backends is no tracking at all (no journal, no files).
     stores_nothing: ClassVar[bool] = False
+    #: The plugin API version (``"MAJOR.MINOR"``, see ``PLUGIN_API``) this backend was written
+    #: for; ``noether-trackers list`` warns when the installed core cannot serve it. None: not
+    #: stated (a plugin written before the plugin API had a version, taken as ``"1.0"``).
+    plugin_api: ClassVar[str | None] = None
 
     def __init__(self, *, output_path: str | os.PathLike[str] | None = None) -> None:
         #: The run's output directory (the ``output_path`` given to ``create_tracker``).
@@ -65,8 +72,17 @@ class BaseTracker:
     def _init(self, run: RunInfo) -> None:
         """Start the backend's run. Raise to refuse (a configuration error)."""
 
-    def _log(self, values: Mapping[str, Value], step: int) -> None:
-        """Write normalised ``values`` at ``step`` (steps may repeat or go backwards)."""
+    def _log(self, values: Mapping[str, Value], step: int, *, wall_time: float) -> None:
+        """Write normalised ``values`` at ``step`` (steps may repeat or go backwards).
+
+        ``wall_time`` is when the user called ``log()``, in seconds since the epoch (a
+        ``time.time()``), not when the call reaches this backend: delivery may lag, a backend
+        that fell behind catches up from the journal, and a replayed run keeps the times it
+        was logged at. Give it to the backend library as the point's timestamp where it takes
+        one. Optional: a ``_log(self, values, step)`` without it (a plugin written before it
+        existed) keeps working; the engine passes ``wall_time`` only to a ``_log`` that has a
+        ``wall_time`` parameter or ``**kwargs``.
+        """
         raise NotImplementedError(f"{type(self).__name__} does not implement _log")
 
     def _set_summary(self, key: str, value: Value) -> None:
@@ -106,11 +122,23 @@ class BaseTracker:
         self.run = run
         self._init(run)
 
-    def _receive_log(self, values: dict[str, Value], step: int) -> None:
-        """Logged values: those this backend can show go to ``_log``."""
+    def _receive_log(
+        self, values: dict[str, Value], step: int, wall_time: float | None = None
+    ) -> None:
+        """Logged values: those this backend can show go to ``_log``, with ``wall_time`` (when
+        the user logged them; None: now) if its ``_log`` takes it."""
         accepted = self._supported_subset(values)
         if accepted:
-            self._log(accepted, step)
+            log = self._log
+            # a dict look-up per call; the signature is inspected once per _log function
+            try:
+                takes_wall_time = _LOG_TAKES_WALL_TIME[getattr(log, "__func__", log)]
+            except (KeyError, TypeError):  # first call (TypeError: an unhashable callable)
+                takes_wall_time = _remember_wall_time_parameter(log)
+            if takes_wall_time:
+                log(accepted, step, wall_time=time.time() if wall_time is None else wall_time)
+            else:
+                log(accepted, step)  # type: ignore[call-arg]  # a plugin's old-style _log
 
     def _receive_summary(self, values: dict[str, Value]) -> None:
         """Summary values: one goes to ``_set_summary``, several to ``_update_summary``."""
@@ -209,5 +237,34 @@ class NoopTracker(BaseTracker):
     def __init__(self, *, output_path: str | os.PathLike[str] | None = None) -> None:
         super().__init__(output_path=None)
 
-    def _log(self, values: Mapping[str, Value], step: int) -> None:
+    def _log(self, values: Mapping[str, Value], step: int, *, wall_time: float) -> None:
         """Nothing to write."""
+
+
+#: Per ``_log`` function (a backend class's, or one set on an instance): whether it takes
+#: ``wall_time``. Filled on a function's first call, so the signature is inspected once, and a
+#: ``_log`` replaced later (a subclass, a patched method) gets its own answer.
+_LOG_TAKES_WALL_TIME: dict[Any, bool] = {}
+
+
+def _remember_wall_time_parameter(log: Callable[..., Any]) -> bool:
+    """Whether ``log`` (a bound ``_log``) accepts ``wall_time=``: a parameter of that name that
+    can be given by keyword, or ``**kwargs``; remembered in :data:`_LOG_TAKES_WALL_TIME`."""
+    try:
+        parameters = inspect.signature(log).parameters.values()
+    except (TypeError, ValueError):  # no signature to read (a builtin): call it the old way
+        takes = False
+    else:
+        takes = any(
+            parameter.kind is inspect.Parameter.VAR_KEYWORD
+            or (
+                parameter.name == "wall_time"
+                and parameter.kind
+                in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+            )
+            for parameter in parameters
+        )
+    # an unhashable callable is not remembered: inspected again next time, still correct
+    with contextlib.suppress(TypeError):
+        _LOG_TAKES_WALL_TIME[getattr(log, "__func__", log)] = takes
+    return takes

@@ -1,5 +1,5 @@
 """The ``noether-trackers`` command: ``list`` installed plugins, ``validate`` a config,
-``replay`` a run's journal into other backends."""
+``replay`` a run's journal into other backends, write a ``new-plugin`` from the template."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from noether.core.trackers import new_plugin  # only the standard library: cheap
 from noether.core.trackers.plugin_api import PLUGIN_API
 
 
@@ -32,7 +33,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     replay.add_argument(
         "--output", default=None, help="where the backends write (default: RUN_DIR/replay)"
     )
+    scaffold = commands.add_parser(
+        "new-plugin", help="write a new tracker plugin distribution (template)"
+    )
+    new_plugin.add_arguments(scaffold)
     args = parser.parse_args(argv)
+    if args.command == "new-plugin":
+        return new_plugin.run(args)
     if args.command == "list":
         return list_plugins(as_json=args.json)
     if args.command == "replay":

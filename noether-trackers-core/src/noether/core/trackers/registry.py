@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
-import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -22,12 +21,11 @@ from noether.core.trackers import hookspecs
 from noether.core.trackers.entry_points import plugin_entry_points
 from noether.core.trackers.errors import TrackerNotInstalledError
 from noether.core.trackers.plugin_api import UNSTATED_PLUGIN_API, plugin_api_problem
+from noether.core.trackers.tracing import tracing
 
 if TYPE_CHECKING:
     from noether.core.trackers.base import BaseTracker
 
-#: Setting this environment variable to 1 prints every hook call to stderr.
-TRACE_ENV_VAR = "NOETHER_TRACKERS_TRACE"
 CORE_DISTRIBUTION = "noether-trackers-core"
 
 #: First-party kinds, so that asking for one that is not installed names the pip install.
@@ -106,7 +104,7 @@ class TrackerRegistry:
     def __init__(self) -> None:
         self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.plugin_manager.add_hookspecs(hookspecs)
-        if os.environ.get(TRACE_ENV_VAR, "") not in ("", "0"):
+        if tracing():
             self.plugin_manager.trace.root.setwriter(sys.stderr.write)
             self.plugin_manager.enable_tracing()
         self._by_name: dict[str, TrackerKind] = {}

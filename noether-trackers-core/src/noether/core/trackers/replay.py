@@ -1,7 +1,9 @@
 """Replaying a run's journal into any backend, e.g. a run logged offline on a cluster into W&B.
 
 The journal holds every call of the run (``docs/journal.md``); replay feeds them, in order and
-with their steps, to trackers built from a ``tracker:`` section, exactly as the run would have.
+with their steps, to trackers built from a ``tracker:`` section, exactly as the run would have:
+each logged point reaches the backends with the wall time of the original ``log()`` call (the
+record's ``t``), so that backends which keep timestamps show when it was logged, not replayed.
 What the journal holds is data, never trusted: lines and values that cannot be read are
 skipped and counted (see :class:`~noether.core.trackers.journal.JournalReader`), and media are
 read only from the run's own ``media/`` folder.
@@ -10,6 +12,7 @@ read only from the run's own ``media/`` folder.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -32,6 +35,9 @@ from noether.core.trackers.run_info import RUN_STATUSES, RunStatus
 from noether.core.trackers.summary import SummaryDirections
 
 logger = logging.getLogger("noether.trackers")
+#: The latest wall time a replay passes on (the end of year 9999, the last ``datetime`` can
+#: show); a journaled time outside ``0..`` this, or not finite, is replaced by the replay's.
+LATEST_WALL_TIME = 253402300799.0
 
 #: Called with (records done, records in all) as replay goes on.
 Progress = Callable[[int, int], None]
@@ -108,7 +114,8 @@ def push_records(
     try:
         for done, record in enumerate(records, start=1):
             if isinstance(record, LogRecord):
-                tracker.log(record.values, step=record.step)
+                # Tracker.log's checks, normalising and redaction, at the call's own time
+                tracker._log_at(record.values, record.step, _wall_time(record.t))
             elif isinstance(record, SummaryRecord):
                 tracker.update_summary(record.values)
             elif isinstance(record, CloseRecord) and record.status in RUN_STATUSES:
@@ -150,6 +157,14 @@ class ProgressBar:
 def progress_bar(width: int = 40) -> ProgressBar:
     """A one-line progress bar on stderr."""
     return ProgressBar(width)
+
+
+def _wall_time(t: float | None) -> float | None:
+    """A journaled time as the wall time to replay it with; None (the replay's own time) when
+    the journal has none, or one no backend could show (the journal is data, never trusted)."""
+    if t is None or not math.isfinite(t) or not 0 <= t <= LATEST_WALL_TIME:
+        return None
+    return float(t)
 
 
 def _journaled_directions(init_record: InitRecord) -> SummaryDirections:

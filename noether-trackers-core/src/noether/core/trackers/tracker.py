@@ -222,9 +222,12 @@ class Tracker:
         thread delivery, with a warning, where a delivery process cannot be had."""
         assert self.run is not None
         named = list(zip(self.backends, labels(self._entries), strict=True))
+        paths = [entry.config_path for entry in self._entries]  # shown by traces
         if (self.delivery_settings.mode or _mode_from_environment()) == "process":
             try:
-                delivery = ProcessDelivery(named, self.run, self.delivery_settings, previous)
+                delivery = ProcessDelivery(
+                    named, self.run, self.delivery_settings, previous, config_paths=paths
+                )
                 self.delivery_mode = "process"
                 return delivery
             except DeliveryProcessUnavailable as error:
@@ -235,7 +238,7 @@ class Tracker:
                     error,
                 )
         self.delivery_mode = "thread"
-        return DeliveryEngine(named, self.run, self.delivery_settings, previous)
+        return DeliveryEngine(named, self.run, self.delivery_settings, previous, config_paths=paths)
 
     def log(self, data: Mapping[str, Any], step: int | None = None) -> None:
         """Log ``data`` (name to value) at ``step``; ``None`` means the step after the last.
@@ -246,6 +249,11 @@ class Tracker:
         of any other type is warned about once per name and skipped. Returns at once: delivery
         happens off this thread.
         """
+        self._log_at(data, step, None)
+
+    def _log_at(self, data: Mapping[str, Any], step: int | None, wall_time: float | None) -> None:
+        """:meth:`log`, with the call's wall time given (replay passes the journaled one);
+        None: now."""
         if type(data) is not dict and not isinstance(data, Mapping):
             raise TypeError(f"log() needs a mapping of names to values; got {type(data).__name__}")
         if step is not None and (type(step) is not int or not 0 <= step <= MAX_STEP):
@@ -264,7 +272,9 @@ class Tracker:
             elif step >= self._next_step:
                 self._next_step = step + 1
             if values:
-                engine.submit(LogRecord(step, values, time.time()))
+                engine.submit(
+                    LogRecord(step, values, time.time() if wall_time is None else wall_time)
+                )
 
     def set_summary(self, key: str, value: Any) -> None:
         """Set one summary value of the run (shown by backends as the run's summary)."""

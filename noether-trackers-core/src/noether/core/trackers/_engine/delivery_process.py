@@ -96,7 +96,9 @@ class Unloadable:
     def _receive_start(self, run: RunInfo) -> None:
         raise ImportError(f"cannot load the backend in the delivery process: {self.error}")
 
-    def _receive_log(self, values: dict[str, Value], step: int) -> None:
+    def _receive_log(
+        self, values: dict[str, Value], step: int, wall_time: float | None = None
+    ) -> None:
         """Never called: it never starts."""
 
     def _receive_summary(self, values: dict[str, Value]) -> None:
@@ -157,6 +159,9 @@ class DeliveryProcess:
                 previous,
                 board=board,
                 catch_up=message.catch_up,
+                # getattr: an Open pickled by a core without the field (never in practice:
+                # both processes run the same core)
+                config_paths=message.config_paths,
             )
         except BaseException as error:
             self.link.send(Opened(_picklable(error)))

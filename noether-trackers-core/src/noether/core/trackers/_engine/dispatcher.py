@@ -81,6 +81,7 @@ class DeliveryEngine:
         *,
         board: ProgressBoard | None = None,
         catch_up: CatchUp | None = None,
+        config_paths: Sequence[str | None] | None = None,
     ) -> None:
         """Deliver ``run``'s calls to ``backends`` (each with its label in reports); a resumed
         run's summary starts from ``previous``. Opens (and locks) the journal: raises
@@ -88,7 +89,8 @@ class DeliveryEngine:
 
         In a delivery process, ``board`` tells the training process how far delivery got;
         ``catch_up`` makes this engine take over from a delivery process that died: its
-        backends first get, from the journal, every call they had not durably taken."""
+        backends first get, from the journal, every call they had not durably taken.
+        ``config_paths``: per backend, where the YAML configured it (for traces)."""
         self.run = run
         self.settings = settings
         self.board = board
@@ -106,8 +108,9 @@ class DeliveryEngine:
         ]
         # in a delivery process (it has a board), calls come in batches: poll less often
         poll = PROCESS_POLL_INTERVAL if board is not None else POLL_INTERVAL
+        paths = list(config_paths) if config_paths is not None else [None] * len(backends)
         self.workers = [
-            BackendWorker(backend, label, index, board, taken[index], poll)
+            BackendWorker(backend, label, index, board, taken[index], poll, paths[index])
             for index, (backend, label) in enumerate(backends)
         ]
         self.journal = JournalKeeper(

@@ -41,6 +41,8 @@ class Open:
     previous: RunSummary | None
     #: Set when this process replaces one that died.
     catch_up: CatchUp | None = None
+    #: Per backend, where the YAML configured it (``tracker[1]``), for traces; None: unknown.
+    config_paths: list[str | None] | None = None
 
 
 @dataclass

@@ -91,14 +91,18 @@ class ProcessDelivery:
         run: RunInfo,
         settings: DeliverySettings,
         previous: RunSummary | None = None,
+        *,
+        config_paths: Sequence[str | None] | None = None,
     ) -> None:
         """Start the delivery process of ``run`` and have it open the journal: raises what
         opening raised there (``JournalLockedError``), and :class:`DeliveryProcessUnavailable`
-        when a backend cannot be pickled or the process does not come up."""
+        when a backend cannot be pickled or the process does not come up. ``config_paths``:
+        per backend, where the YAML configured it (for traces)."""
         self.run = run
         self.settings = settings
         self.backends = [backend for backend, _ in backends]
         self.labels = [label for _, label in backends]
+        self.config_paths = list(config_paths) if config_paths is not None else None
         self._pickled = [_pickled(backend, label) for backend, label in backends]
         self._previous = previous
         self.board = ProgressBoard(len(self.backends))
@@ -132,7 +136,16 @@ class ProcessDelivery:
             _release(self._directory)
             raise
         _OPEN.add(self)
-        self._send_directly(Open(self._pickled, self.labels, run, settings, previous))
+        self._send_directly(
+            Open(
+                self._pickled,
+                self.labels,
+                run,
+                settings,
+                previous,
+                config_paths=self.config_paths,
+            )
+        )
         opened = self._await_directly(Opened, settings.init_timeout)
         if opened.error is not None:
             self.abandon()
@@ -368,7 +381,15 @@ class ProcessDelivery:
             self._process, self._sock = self._spawn()
             wire.send(
                 self._sock,
-                Open(backends, self.labels, run, self.settings, self._previous, catch_up),
+                Open(
+                    backends,
+                    self.labels,
+                    run,
+                    self.settings,
+                    self._previous,
+                    catch_up,
+                    self.config_paths,
+                ),
             )
             wire.send(self._sock, Start())
             for index in sorted(self._detached | self._failed_to_start):

@@ -13,6 +13,8 @@ or replaces the oldest queued call.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
 import time
 import traceback
@@ -33,6 +35,7 @@ from noether.core.trackers.records import (
 )
 from noether.core.trackers.run_info import RunInfo, RunStatus
 from noether.core.trackers.run_location import RunLocation
+from noether.core.trackers.tracing import tracing
 from noether.core.trackers.values import Value
 
 logger = logging.getLogger("noether.trackers")
@@ -102,7 +105,9 @@ class Backend(Protocol):
 
     def _receive_start(self, run: RunInfo) -> None: ...
 
-    def _receive_log(self, values: dict[str, Value], step: int) -> None: ...
+    def _receive_log(
+        self, values: dict[str, Value], step: int, wall_time: float | None = None
+    ) -> None: ...
 
     def _receive_summary(self, values: dict[str, Value]) -> None: ...
 
@@ -131,10 +136,12 @@ class BackendWorker:
         board: ProgressBoard | None = None,
         taken: int = 0,
         poll_interval: float = POLL_INTERVAL,
+        config_path: str | None = None,
     ) -> None:
         """Deliver to ``backend`` (``label`` in reports; ``index``: its place in the run, and
         on ``board``); ``taken``: calls of the run it took before (a replacement delivery
-        process); ``poll_interval``: how often it looks for calls while they come."""
+        process); ``poll_interval``: how often it looks for calls while they come;
+        ``config_path``: where the YAML configured it (``tracker[1]``), for traces."""
         self.backend = backend
         self.label = label
         self.index = index
@@ -155,8 +162,13 @@ class BackendWorker:
         self.first_error: str | None = None
         self.init_error: BaseException | None = None
         self.init_done = threading.Event()
+        #: Set once the backend's ``_close`` ran: it gets no further call, ``_flush`` included.
+        self.closed = False
         self._stopping = False
         self._idle = IdleWait(poll_interval)
+        # tracing is decided here, once: a worker that does not trace calls deliver() as is
+        self._tracer = CallTracer(label, backend, config_path) if tracing() else None
+        self._deliver = self._tracer.deliver if self._tracer is not None else deliver
         self._thread = threading.Thread(
             target=self._run, name=f"noether-trackers:{label}", daemon=True
         )
@@ -168,6 +180,8 @@ class BackendWorker:
 
     def start(self, run: RunInfo) -> None:
         """Start the thread; its first call starts the backend's run."""
+        if self._tracer is not None:
+            self._tracer.run_name = run.display_name
         self.offer(StartCall(run))
         self._thread.start()
 
@@ -216,7 +230,9 @@ class BackendWorker:
 
     def settled(self) -> bool:
         """Whether every call offered is taken and flushed (or the backend is not running)."""
-        return self.pending() == 0 and (self.flushed_at == self.taken or not self.started)
+        return self.pending() == 0 and (
+            self.flushed_at == self.taken or not self.started or self.closed
+        )
 
     def stop(self) -> None:
         """Let the thread end once its queue is empty."""
@@ -245,7 +261,12 @@ class BackendWorker:
             try:
                 call = self.queue.popleft()
             except IndexError:
-                if self.flushed_at != self.taken and self.started and self._flush_due():
+                if (
+                    self.flushed_at != self.taken
+                    and self.started
+                    and not self.closed
+                    and self._flush_due()
+                ):
                     self._flush()
                 if self._stopping:
                     # stop() comes after the last offer: a call queued meanwhile is still due
@@ -267,10 +288,14 @@ class BackendWorker:
         # BaseException: a backend's SystemExit must not end this thread silently; whatever
         # a backend raises is that backend's failure, never the training loop's.
         try:
-            deliver(self.backend, call)
+            self._deliver(self.backend, call)
+            if isinstance(call, CloseCall):
+                self._closed_durably()
         except BaseException as error:
             self._record_failure(call, error)
         finally:
+            if isinstance(call, CloseCall):
+                self.closed = True
             self.completed += 1
             if isinstance(call, LogRecord | SummaryRecord):
                 self.taken += 1
@@ -285,12 +310,21 @@ class BackendWorker:
             or time.monotonic() - self._last_flush >= FLUSH_PERIOD
         )
 
+    def _closed_durably(self) -> None:
+        """A ``_close`` that returned has kept everything the backend took (its contract)."""
+        self.flushed_at = self.taken
+        if self.board is not None:
+            self.board.set_durable(self.index, self.taken)
+
     def _flush(self) -> None:
         taken = self.taken
         self.flush_soon = False
         self._last_flush = time.monotonic()
         try:
-            self.backend._flush()
+            if self._tracer is None:
+                self.backend._flush()
+            else:
+                self._tracer.flush(self.backend)
         except BaseException as error:  # the calls stay "not durable": given again if need be
             self._record_failure(_FLUSH, error, 0)
             return
@@ -348,9 +382,11 @@ class JournalSpanReader(Protocol):
 
 
 def deliver(backend: Backend, call: Call) -> None:
-    """Hand one call to ``backend``'s entry point for it."""
+    """Hand one call to ``backend``'s entry point for it (a log call with the wall time of
+    the user's ``log()``, which the record carries from the training process or the
+    journal)."""
     if isinstance(call, LogRecord):
-        backend._receive_log(call.values, call.step)
+        backend._receive_log(call.values, call.step, call.t)
     elif isinstance(call, SummaryRecord):
         backend._receive_summary(call.values)
     elif isinstance(call, StartCall):
@@ -372,3 +408,70 @@ _METHOD_NAMES: dict[type, str] = {
     CloseCall: "_close",
     JournalSpan: "reading back the journal",
 }
+
+
+class CallTracer:
+    """Writes one line to stderr for every call a worker makes of its backend
+    (``NOETHER_TRACKERS_TRACE=1``): the process, the run, the backend (its label, class and,
+    when the run was given it, where the YAML configured it), the method, the step of a
+    ``_log``, how long the call took, and what it raised, e.g.::
+
+        noether-trackers trace: pid 4242 run demo: TensorboardTracker
+        (noether_trackers_tensorboard.tracker.TensorboardTracker, tracker[0]) _log step=3: 0.061 ms
+
+    (one line each). The lines go to ``sys.stderr`` directly, not through ``logging``, as the hook
+    trace does: they must show whatever the program's logging configuration, and a delivery
+    process writes them to the standard error it shares with the training process (a child
+    inherits it), so they reach the same terminal without a round trip over the socket.
+    """
+
+    def __init__(self, label: str, backend: Backend, config_path: str | None = None) -> None:
+        """Trace the calls of ``backend``, called ``label`` in the run's reports and
+        configured at ``config_path`` of the YAML (None: not known)."""
+        kind = type(backend)
+        where = f", {config_path}" if config_path else ""
+        self.backend_name = f"{label} ({kind.__module__}.{kind.__qualname__}{where})"
+        #: The run's display name, once the worker starts.
+        self.run_name: str | None = None
+
+    def deliver(self, backend: Backend, call: Call) -> None:
+        """:func:`deliver` ``call`` to ``backend``, traced."""
+        self._traced(lambda: deliver(backend, call), _traced_method(call))
+
+    def flush(self, backend: Backend) -> None:
+        """The backend's ``_flush``, traced."""
+        self._traced(backend._flush, "_flush")
+
+    def _traced(self, function: Callable[[], object], method: str) -> None:
+        outcome = ""
+        start = time.perf_counter()
+        try:
+            function()
+        except BaseException as error:
+            outcome = f", raised {type(error).__name__}"
+            raise
+        finally:
+            took = (time.perf_counter() - start) * 1000
+            run = f" run {self.run_name}" if self.run_name is not None else ""
+            line = (
+                f"noether-trackers trace: pid {os.getpid()}{run}: {self.backend_name} "
+                f"{method}: {took:.3f} ms{outcome}\n"
+            )
+            try:
+                sys.stderr.write(line)  # one write per line: lines of several threads stay whole
+                sys.stderr.flush()
+            except (OSError, ValueError, AttributeError):  # no stderr (closed, or None)
+                pass
+
+
+def _traced_method(call: Call) -> str:
+    """The backend method ``call`` ends in, as a trace names it (with the step of a log)."""
+    if isinstance(call, LogRecord):
+        return f"_log step={call.step}"
+    if isinstance(call, SummaryRecord):
+        return "_set_summary" if len(call.values) == 1 else "_update_summary"
+    if isinstance(call, FinalSummary):
+        return "_update_summary (end-of-run summary)"
+    if isinstance(call, CloseCall):
+        return f"_close status={call.status}"
+    return _METHOD_NAMES.get(type(call), type(call).__name__)
