@@ -7,16 +7,18 @@ implements :func:`register_trackers` with :data:`hookimpl`; the module registers
     from noether.core.trackers.plugin import BaseTracker, RegisterTracker, RunInfo, hookimpl
 
     class CsvTracker(BaseTracker):
+        plugin_api = "1.0"
         def _init(self, run: RunInfo) -> None: ...
-        def _log(self, values, step): ...
+        def _log(self, values, step, *, wall_time): ...
 
     @hookimpl
     def register_trackers(register: RegisterTracker) -> None:
         register(CsvTracker, kind="csv")
 
-Everything here is public and kept working across releases (see ``docs/plugin-guide.md``);
-the rest of the core is not part of the plugin API. The conformance kit is
-:mod:`noether.core.trackers.testing`.
+Everything here is public and kept working across releases: :data:`PLUGIN_API` is its version,
+and a minor release only adds to it (see ``docs/plugin-reference.md``); the rest of the core is
+not part of the plugin API. ``noether-trackers new-plugin NAME`` writes a plugin to start
+from. The conformance kit is :mod:`noether.core.trackers.testing`.
 """
 
 from __future__ import annotations
