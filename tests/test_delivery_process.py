@@ -369,11 +369,12 @@ def test_a_killed_delivery_process_is_replaced_and_every_step_arrives_exactly_on
         _, state = wait_exited(core, None, 30.0)
         assert state in (None, "Z"), f"the killed delivery process's wandb-core {core} runs on"
 
-    # training went on: no log() call around the kill waited
+    # training went on: no log() call around the kill waited (starting the replacement takes
+    # about 0.4 s; 0.2 s leaves room for a busy machine's scheduling, and no more)
     durations = result["durations"]
     around = range(kill_at - 10, steps)
     slowest = max(around, key=lambda step: durations[step])
-    assert durations[slowest] < 0.05, (
+    assert durations[slowest] < 0.2, (
         f"log() at step {slowest} took {durations[slowest] * 1000:.1f} ms (kill at {kill_at})"
     )
     if flush:
