@@ -244,10 +244,9 @@ def test_the_version_statuses_and_value_kinds_are_on_the_page(page: str) -> None
 
 
 def test_the_option_error_is_on_the_page_with_its_attributes(page: str) -> None:
-    error_type = getattr(plugin, "OptionError", None)
-    if error_type is None:
-        pytest.skip("noether.core.trackers.plugin has no OptionError yet")
-    attributes = [name for name in vars(error_type("project", "x")) if not name.startswith("_")]
+    attributes = [
+        name for name in vars(plugin.OptionError("project", "x")) if not name.startswith("_")
+    ]
     assert {"option", "message"} <= set(attributes)
     assert missing(attributes, section(page, "`OptionError`")) == []
 
