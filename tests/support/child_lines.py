@@ -1,12 +1,16 @@
-"""Reading what a test's child process prints, line by line, until it says a given word."""
+"""A test's child process: starting a script in one, reading what it prints line by line until
+it says a given word, and ending it."""
 
 from __future__ import annotations
 
 import os
 import select
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def wait_for(
@@ -34,3 +38,26 @@ def wait_for(
         *complete, buffer = buffer.split(b"\n")
         lines += [line.decode() for line in complete]
     return lines
+
+
+def start_script(
+    folder: Path, source: str, arguments: list[str], env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Run ``source`` as ``folder/child.py`` with ``arguments`` in a child process whose
+    stdout :func:`wait_for` reads (``env``: added to this process's environment)."""
+    script = folder / "child.py"
+    script.write_text(source)
+    return subprocess.Popen(
+        [sys.executable, str(script), *arguments],
+        stdout=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def end(child: subprocess.Popen[bytes], how: signal.Signals = signal.SIGKILL) -> None:
+    """Send ``how`` (SIGKILL) to ``child`` unless it has ended, then reap it."""
+    if child.poll() is None:
+        child.send_signal(how)
+    child.wait()
+    assert child.stdout is not None
+    child.stdout.close()

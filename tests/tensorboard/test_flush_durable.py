@@ -9,14 +9,11 @@ hands the events to the OS.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from child_lines import wait_for
+from child_lines import end, start_script, wait_for
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 CHILD = """
@@ -51,19 +48,10 @@ TAGS = ("loss", "acc")
 def start_child(
     tmp_path: Path, first: int, count: int, resumed: bool, how: str
 ) -> subprocess.Popen[bytes]:
-    script = tmp_path / "child.py"
-    script.write_text(CHILD)
-    arguments = [str(tmp_path / "out"), str(first), str(count), "resumed" if resumed else "new"]
-    return subprocess.Popen(
-        [sys.executable, str(script), *arguments, how], stdout=subprocess.PIPE, env=dict(os.environ)
+    start = "resumed" if resumed else "new"
+    return start_script(
+        tmp_path, CHILD, [str(tmp_path / "out"), str(first), str(count), start, how]
     )
-
-
-def kill(child: subprocess.Popen[bytes]) -> None:
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    assert child.stdout is not None
-    child.stdout.close()
 
 
 def steps(log_dir: Path) -> dict[str, list[int]]:
@@ -87,7 +75,7 @@ def test_what_was_flushed_survives_a_sigkill_and_the_resumed_run_continues(
     try:
         lines = wait_for(child, "flushed")
     finally:
-        kill(child)
+        end(child)
     assert steps(log_dir) == {tag: list(range(50)) for tag in TAGS}
     assert idle_seconds(lines) < 1e-3  # no system call when nothing is new
 
@@ -113,6 +101,6 @@ def test_without_flush_a_sigkill_loses_the_buffered_events(tmp_path: Path, flush
     try:
         wait_for(child, "flushed")
     finally:
-        kill(child)
+        end(child)
     expected = {tag: list(range(5)) for tag in TAGS} if flush else {}
     assert steps(tmp_path / "out" / "tensorboard_logs") == expected

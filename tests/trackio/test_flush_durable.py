@@ -11,15 +11,12 @@ state of the killed process: the replacement is not locked out.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from child_lines import wait_for
+from child_lines import end, start_script, wait_for
 
 CHILD = """
 import sys, time
@@ -63,21 +60,10 @@ else:
 def start_child(
     tmp_path: Path, first: int, count: int, resumed: bool, how: str, redelivery: bool = False
 ) -> subprocess.Popen[bytes]:
-    script = tmp_path / "child.py"
-    script.write_text(CHILD)
     start = "redelivery" if redelivery else "resumed" if resumed else "new"
-    arguments = [str(tmp_path / "out"), str(first), str(count), start]
-    return subprocess.Popen(
-        [sys.executable, str(script), *arguments, how], stdout=subprocess.PIPE, env=dict(os.environ)
+    return start_script(
+        tmp_path, CHILD, [str(tmp_path / "out"), str(first), str(count), start, how]
     )
-
-
-def end(child: subprocess.Popen[bytes], how: signal.Signals = signal.SIGKILL) -> None:
-    if child.poll() is None:
-        child.send_signal(how)
-    child.wait()
-    assert child.stdout is not None
-    child.stdout.close()
 
 
 def rows(first: int, count: int) -> list[dict[str, Any]]:

@@ -12,16 +12,14 @@ backend runs in real child processes, driven directly as a delivery process driv
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from child_lines import wait_for
+from child_lines import end, start_script, wait_for
 from wandb_file import WandbRunFile
 
 from noether_trackers_wandb.unsaved import _frames, file_name, lost_rows
@@ -85,28 +83,14 @@ def start_child(
     ``count`` rows from step ``first`` and flushes (``how``: "flush", "flush-each" row,
     "flush-at:N" after the N-th row only, "no-flush"), then says "flushed" and waits to be
     killed; or ("close") flushes and closes the run."""
-    script = tmp_path / "child.py"
-    script.write_text(CHILD)
     start = resumed if isinstance(resumed, str) else "resumed" if resumed else "new"
-    arguments = [str(tmp_path / "out"), str(first), str(count), start]
-    return subprocess.Popen(
-        [sys.executable, str(script), *arguments, how],
-        stdout=subprocess.PIPE,
-        env={**os.environ, **env},
-    )
+    arguments = [str(tmp_path / "out"), str(first), str(count), start, how]
+    return start_script(tmp_path, CHILD, arguments, env)
 
 
 def said(lines: list[str], name: str) -> str:
     (line,) = [line for line in lines if line.startswith(f"{name} ")]
     return line.split(" ", 1)[1]
-
-
-def end(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is None:
-        child.send_signal(signal.SIGKILL)
-    child.wait()
-    assert child.stdout is not None
-    child.stdout.close()
 
 
 def kill_and_wait_for_its_core(child: subprocess.Popen[bytes], lines: list[str]) -> None:
