@@ -1,0 +1,149 @@
+"""PyTorch Lightning: :class:`NoetherLogger`, a Lightning logger that is a noether-trackers run.
+
+    from noether.core.trackers.lightning import NoetherLogger
+
+    trainer = Trainer(logger=NoetherLogger(cfg.tracker, run_name="mnist"))
+
+Needs ``noether-trackers-core[lightning]``; nothing else in the core imports this module. The
+run starts on the first ``log_hyperparams`` (Lightning's hyperparameters become the run's
+config, redacted) or ``log_metrics``; ``log_metrics`` logs at Lightning's global step;
+``finalize`` closes the run with the status Lightning reports. Rank-zero behaviour is the
+core's (every rank builds the run, only rank 0 talks to backends).
+"""
+
+from __future__ import annotations
+
+import os
+from argparse import Namespace
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers.logger import Logger
+
+from noether.core.trackers.config import create_tracker
+from noether.core.trackers.run_info import RunStatus
+from noether.core.trackers.tracker import Tracker
+
+#: Lightning's ``finalize`` statuses, as run statuses.
+_STATUSES: dict[str, RunStatus] = {
+    "success": "finished",
+    "finished": "finished",
+    "failed": "failed",
+}
+
+
+class NoetherLogger(Logger):
+    """A Lightning logger that logs through the backends of a YAML ``tracker:`` section.
+
+    ``tracker``: the section (mapping, list, None, or its omegaconf node). The run writes into
+    ``save_dir/name/version`` (Lightning's layout; ``version`` defaults to the run id).
+    ``run_name`` names the run in every backend (default: ``name``).
+    """
+
+    def __init__(
+        self,
+        tracker: Any,
+        *,
+        save_dir: str | os.PathLike[str] = "lightning_logs",
+        name: str = "noether",
+        version: str | None = None,
+        run_name: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        super().__init__()
+        self._section = tracker
+        self._save_dir = str(save_dir)
+        self._name = name
+        self._run_name = run_name or name
+        self._run_id = run_id or version
+        self._version = version
+        self._tracker: Tracker | None = None
+        self._started = False
+        self._config: dict[str, Any] | None = None
+
+    # ---- Lightning's logger properties ---------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The experiment's name (a directory under :attr:`save_dir`)."""
+        return self._name
+
+    @property
+    def version(self) -> str:
+        """The run's version: its run id (given, or chosen on first use; the run itself starts
+        only when Lightning logs, so that its hyperparameters become the run's config)."""
+        if self._version is None:
+            from noether.core.trackers.distributed import new_run_id
+
+            self._run_id = self._run_id or new_run_id()
+            self._version = self._run_id
+        return self._version
+
+    @property
+    def save_dir(self) -> str:
+        """Where runs of every experiment go."""
+        return self._save_dir
+
+    @property
+    def root_dir(self) -> str:
+        """``save_dir/name``."""
+        return os.path.join(self.save_dir, self.name)
+
+    @property
+    def log_dir(self) -> str:
+        """``save_dir/name/version``: the run's output path (checkpoints go beside it)."""
+        return os.path.join(self.root_dir, self.version)
+
+    @property
+    def experiment(self) -> Tracker:
+        """The run (a :class:`~noether.core.trackers.Tracker`).
+
+        Lightning touches ``experiment`` in its setup, before it hands over the
+        hyperparameters: that only builds the run (a config error surfaces there, before
+        training). The run starts when Lightning gives the hyperparameters (its config), at
+        Lightning's ``save()`` right after (without hyperparameters), or at the first
+        ``log_metrics``, whichever comes first: before the first training step.
+        """
+        if self._tracker is None:
+            self._tracker = create_tracker(self._section, Path(self.log_dir))
+        return self._tracker
+
+    # ---- what Lightning calls --------------------------------------------------------------------
+
+    def log_hyperparams(
+        self, params: dict[str, Any] | Namespace, *args: Any, **kwargs: Any
+    ) -> None:
+        """Lightning's hyperparameters: the run's config when they come before the run starts
+        (Lightning gives them first), else the run's summary under ``hparams``."""
+        config = vars(params) if isinstance(params, Namespace) else dict(params)
+        if not self._started:
+            self._config = config
+            self._start()
+        else:
+            self.experiment.update_summary({"hparams": config})
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Log ``metrics`` at Lightning's global ``step``."""
+        if not self._started:
+            self._start()
+        self.experiment.log(dict(metrics), step=step)
+
+    def save(self) -> None:
+        """Start the run if Lightning gave no hyperparameters (it calls this right after it
+        would have); the run itself needs no saving: its backends write as it goes."""
+        if not self._started:
+            self._start()
+
+    def finalize(self, status: str) -> None:
+        """Close the run: ``success`` ends it ``finished``, ``failed`` ends it ``failed``."""
+        if self._tracker is not None and self._started:
+            self._tracker.close(status=_STATUSES.get(status, "failed"))
+
+    # ---- the run ---------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self._started = True
+        self.experiment.init(
+            run_name=self._run_name, run_id=self._run_id or self.version, config=self._config
+        )
