@@ -1,0 +1,86 @@
+"""Hugging Face Accelerate: :class:`NoetherTracker`, an Accelerate tracker that is a
+noether-trackers run.
+
+    from noether.core.trackers.accelerate import NoetherTracker
+
+    tracker = NoetherTracker(cfg.tracker, run_name="glue", output_path=out)
+    accelerator = Accelerator(log_with=tracker)
+    accelerator.init_trackers("glue", config=vars(args))   # the config becomes the run's
+    accelerator.log({"train/loss": loss}, step=step)
+    accelerator.end_training()                             # closes the run
+
+Needs ``noether-trackers-core[accelerate]``; nothing else in the core imports this module.
+Every process builds the run; only rank 0 talks to backends (the core's rule), so Accelerate's
+main-process gate is not needed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from accelerate.tracking import GeneralTracker  # type: ignore[import-untyped]
+
+from noether.core.trackers.config import create_tracker
+from noether.core.trackers.tracker import Tracker
+
+
+class NoetherTracker(GeneralTracker):  # type: ignore[misc]  # accelerate is untyped
+    """Drives a noether-trackers run from ``Accelerator(log_with=...)``.
+
+    ``tracker``: a YAML ``tracker:`` section (mapping, list, None or omegaconf node);
+    ``run_name``: the run's name in every backend; ``output_path``: the run's directory.
+    The run starts with ``init_trackers``' config (``store_init_configuration``), or at the
+    first ``log`` when no config is given; ``end_training`` closes it ``finished``.
+    """
+
+    name = "noether"
+    requires_logging_directory = False
+    # the core runs backends on rank 0 only; every rank keeps the run's steps
+    main_process_only = False
+
+    def __init__(
+        self,
+        tracker: Any,
+        *,
+        run_name: str,
+        output_path: str | os.PathLike[str] | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.run_name = run_name
+        self.run_id = run_id
+        self._run = create_tracker(tracker, output_path)  # a config error surfaces here
+        self._started = False
+
+    @property
+    def tracker(self) -> Tracker:
+        """The run (a :class:`~noether.core.trackers.Tracker`)."""
+        return self._run
+
+    def start(self) -> None:
+        """Nothing yet: the run starts with its config (``store_init_configuration``)."""
+
+    def store_init_configuration(self, values: dict[str, Any]) -> None:
+        """Start the run with ``values`` as its config (redacted); later, record them in the
+        run's summary under ``config``."""
+        if self._started:
+            self._run.update_summary({"config": dict(values)})
+        else:
+            self._begin(dict(values))
+
+    def log(self, values: Mapping[str, Any], step: int | None = None, **kwargs: Any) -> None:
+        """Log ``values`` at ``step`` (None: the step after the last)."""
+        if not self._started:
+            self._begin(None)
+        self._run.log(values, step=step)
+
+    def finish(self) -> None:
+        """Close the run (``finished``)."""
+        if self._started:
+            self._run.close()
+
+    def _begin(self, config: dict[str, Any] | None) -> None:
+        self._started = True
+        self._run.init(run_name=self.run_name, run_id=self.run_id, config=config)
