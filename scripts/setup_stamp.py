@@ -38,7 +38,9 @@ KEY_IMPORTS = (
     "noether_trackers_csv",
 )
 #: Only looked up, not imported: importing torch alone takes seconds.
-KEY_MODULES = ("torch", "pytest", "mypy", "ruff", "sphinx")
+KEY_MODULES = (
+    "torch", "pytest", "mypy", "ruff", "sphinx", "lightning", "accelerate", "transformers", "hydra",
+)  # fmt: skip
 
 
 def install_inputs(root: Path) -> list[Path]:

@@ -200,9 +200,9 @@ def test_on_a_fresh_machine_setup_says_each_step_and_installs_as_before(tmp_path
         f"setup: creating .venv with {env['PYTHON']}",
         "setup: install needed: no record of a finished install",
         "setup: upgrading pip (pip >= 25.1 understands --group)",
-        "setup: installing the workspace (editable), the CSV example plugin and dev tools "
-        "(minutes on a fresh machine)",
         "setup: installing torch 2.13.0 (CPU)",
+        "setup: installing the workspace (editable), the CSV example plugin, dev tools and the "
+        "training frameworks (minutes on a fresh machine)",
         "setup: checking dependencies (pip check)",
         "setup: done",
     ]
@@ -211,9 +211,10 @@ def test_on_a_fresh_machine_setup_says_each_step_and_installs_as_before(tmp_path
     ]
     assert pip_calls == [
         "-m pip install --quiet --upgrade pip>=25.1",
+        "-m pip install --quiet torch==2.13.0",  # pinned: pip takes the local CPU wheel ...
         "-m pip install --quiet -e ./noether-trackers-a -e ./noether-trackers-b "
-        "./examples/noether-trackers-csv --group dev",  # the example is not editable
-        "-m pip install --quiet torch==2.13.0",  # pinned: pip takes the local CPU wheel
+        "./examples/noether-trackers-csv --group dev --group frameworks "  # (not editable)
+        "torch==2.13.0",  # ... first, and the frameworks must not replace it
         "-m pip check",
     ]
     assert (tmp_path / ".venv/.setup-stamp").is_file()  # written after pip check passed

@@ -20,7 +20,12 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from accelerate.tracking import GeneralTracker  # type: ignore[import-untyped]
+from noether.core.trackers.extras import missing_extra
+
+try:
+    from accelerate.tracking import GeneralTracker  # type: ignore[import-untyped]
+except ImportError as error:
+    raise missing_extra("accelerate", error) from error
 
 from noether.core.trackers.config import create_tracker
 from noether.core.trackers.tracker import Tracker

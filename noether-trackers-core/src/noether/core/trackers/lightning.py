@@ -14,23 +14,39 @@ core's (every rank builds the run, only rank 0 talks to backends).
 from __future__ import annotations
 
 import os
+import sys
 from argparse import Namespace
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.loggers.logger import Logger
+from noether.core.trackers.extras import missing_extra
 
-from noether.core.trackers.config import create_tracker
-from noether.core.trackers.run_info import RunStatus
+try:
+    from lightning.pytorch.loggers.logger import Logger
+except ImportError as error:
+    raise missing_extra("lightning", error) from error
+
+from noether.core.trackers.config import build_entries, check_tracker_section, create_tracker
+from noether.core.trackers.run_info import RunStatus, status_for_exception
 from noether.core.trackers.tracker import Tracker
 
-#: Lightning's ``finalize`` statuses, as run statuses.
-_STATUSES: dict[str, RunStatus] = {
-    "success": "finished",
-    "finished": "finished",
-    "failed": "failed",
-}
+
+def run_status(status: str, error: BaseException | None) -> RunStatus:
+    """The run status for Lightning's ``finalize(status)``, called while ``error`` (if any) is
+    being handled.
+
+    Lightning says ``"success"`` (or ``"finished"`` before a SLURM requeue) and ``"failed"`` for
+    every exception; the exception tells more: Ctrl+C is ``interrupted``, and the
+    ``SIGTERMException`` Lightning raises after a SIGTERM is ``terminated`` (preemption).
+    """
+    if status in ("success", "finished"):
+        return "finished"
+    if type(error).__name__ == "SIGTERMException":  # a SystemExit, which would read "finished"
+        return "terminated"
+    if isinstance(error, KeyboardInterrupt):
+        return status_for_exception(error)
+    return "failed"
 
 
 class NoetherLogger(Logger):
@@ -52,6 +68,7 @@ class NoetherLogger(Logger):
         run_id: str | None = None,
     ) -> None:
         super().__init__()
+        build_entries(check_tracker_section(tracker))  # a config error stops here, not later
         self._section = tracker
         self._save_dir = str(save_dir)
         self._name = name
@@ -135,10 +152,24 @@ class NoetherLogger(Logger):
         if not self._started:
             self._start()
 
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        """Record the best checkpoint so far in the run's summary (``checkpoint/best_path`` and
+        ``checkpoint/best_score``); the files stay where the callback writes them."""
+        best_path = getattr(checkpoint_callback, "best_model_path", "")
+        if not self._started or not best_path:
+            return
+        summary: dict[str, Any] = {"checkpoint/best_path": str(best_path)}
+        score = getattr(checkpoint_callback, "best_model_score", None)
+        if score is not None:
+            summary["checkpoint/best_score"] = float(score)
+        self.experiment.update_summary(summary)
+
     def finalize(self, status: str) -> None:
-        """Close the run: ``success`` ends it ``finished``, ``failed`` ends it ``failed``."""
+        """Close the run: ``success`` ends it ``finished``; ``failed`` ends it ``failed``,
+        ``interrupted`` (Ctrl+C) or ``terminated`` (SIGTERM), after the exception Lightning is
+        handling. Safe to call twice: the first status stays."""
         if self._tracker is not None and self._started:
-            self._tracker.close(status=_STATUSES.get(status, "failed"))
+            self._tracker.close(status=run_status(status, sys.exc_info()[1]))
 
     # ---- the run ---------------------------------------------------------------------------------
 

@@ -21,9 +21,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-from transformers import TrainerCallback
+from noether.core.trackers.extras import missing_extra
 
-from noether.core.trackers.config import create_tracker
+try:
+    from transformers import TrainerCallback
+except ImportError as error:
+    raise missing_extra("transformers", error) from error
+
+from noether.core.trackers.config import build_entries, check_tracker_section, create_tracker
+from noether.core.trackers.distributed import shared_run_id
+from noether.core.trackers.run_info import RunStatus
 from noether.core.trackers.tracker import Tracker
 
 #: Prefixes Transformers gives a log's keys, and the section they go under.
@@ -49,8 +56,17 @@ def rewrite_logs(logs: dict[str, Any]) -> dict[str, Any]:
 class NoetherCallback(TrainerCallback):
     """Tracks a ``Trainer`` run through the backends of a YAML ``tracker:`` section.
 
-    ``run_name``: the run's name (default: the ``TrainingArguments``' ``run_name``);
-    ``output_path``: the run's directory (default: ``<output_dir>/noether``).
+    ``run_name``: the run's name (default: the ``TrainingArguments``' ``run_name``).
+    ``run_id``: continue that run (with ``train(resume_from_checkpoint=...)``: the points
+    logged after the checkpoint's step are superseded); default: a new run per ``train()``.
+    ``output_path``: the directory that holds each run's directory (default:
+    ``<output_dir>/noether``; a run writes into ``<output_path>/<run id>``).
+
+    A ``train()`` that raises ends the run ``failed`` (``interrupted`` on Ctrl+C, ``terminated``
+    on SIGTERM) when the process ends, or at the next ``train()``, whichever comes first:
+    Transformers tells callbacks nothing about exceptions. Logs after ``train()`` (a later
+    ``evaluate()``) continue the same run, which then stays open until the process ends or
+    :meth:`close` is called.
     """
 
     def __init__(
@@ -58,29 +74,58 @@ class NoetherCallback(TrainerCallback):
         tracker: Any,
         *,
         run_name: str | None = None,
+        run_id: str | None = None,
         output_path: str | os.PathLike[str] | None = None,
     ) -> None:
+        build_entries(check_tracker_section(tracker))  # a config error stops here, not later
         self._section = tracker
         self._run_name = run_name
+        self._run_id = run_id
         self._output_path = output_path
-        #: The run, while training (None before train begin).
+        #: The current run (None before the first ``train()`` or log).
         self.tracker: Tracker | None = None
+        self._open = False
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        """Start the run, the ``TrainingArguments`` its config."""
-        output = self._output_path or Path(args.output_dir) / "noether"
-        self.tracker = create_tracker(self._section, output)
-        name = self._run_name or getattr(args, "run_name", None) or "transformers"
-        self.tracker.init(run_name=str(name), config=args.to_dict())
+        """Start a run, the ``TrainingArguments`` its config (redacted)."""
+        if self._open:  # the last train() raised: Transformers does not say so otherwise
+            self.close("failed")
+        # resuming from a checkpoint: its step was logged before it was saved, so the points
+        # logged after it (which training now repeats) are the ones superseded
+        resume_step = state.global_step + 1 if state.global_step else None
+        self._start(args, self._run_id, resume_step=resume_step)
 
     def on_log(
         self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any
     ) -> None:
-        """Log what the Trainer logs, at its global step."""
-        if self.tracker is not None and logs:
-            self.tracker.log(rewrite_logs(logs), step=state.global_step)
+        """Log what the Trainer logs, at its global step (``evaluate()`` outside ``train()``
+        starts the run, or continues the last one)."""
+        if not logs:
+            return
+        if not self._open:
+            last = self.tracker.run if self.tracker is not None else None
+            self._start(args, last.run_id if last else self._run_id, resume_step=None)
+        assert self.tracker is not None
+        self.tracker.log(rewrite_logs(logs), step=state.global_step)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         """Close the run (``finished``)."""
-        if self.tracker is not None:
-            self.tracker.close()
+        self.close()
+
+    def _start(self, args: Any, run_id: str | None, *, resume_step: int | None) -> None:
+        # The same id in the same directory resumes that run (the core's rule).
+        run_id = shared_run_id(run_id)
+        root = Path(self._output_path or Path(args.output_dir) / "noether")
+        self.tracker = create_tracker(self._section, root / run_id)
+        name = self._run_name or getattr(args, "run_name", None) or "transformers"
+        self.tracker.init(
+            run_name=str(name), run_id=run_id, config=args.to_dict(), resume_step=resume_step
+        )
+        self._open = True
+
+    def close(self, status: RunStatus = "finished") -> None:
+        """Close the run now, with ``status`` (a run that logs after ``train()`` stays open until
+        the process ends, or until this is called)."""
+        if self.tracker is not None and self._open:
+            self._open = False
+            self.tracker.close(status=status)

@@ -20,6 +20,8 @@ import weakref
 from types import FrameType
 from typing import Any, Protocol
 
+from noether.core.trackers.run_info import status_for_exception
+
 
 class OpenRun(Protocol):
     """A run this module may have to close: what it needs of
@@ -85,6 +87,6 @@ def close_all(*, status: Any, timeout: float) -> None:
 
 
 def _close_at_exit() -> None:
+    # set when an exception ended the program (Ctrl+C included): a run it ended is not finished
     error = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
-    failed = error is not None and not (isinstance(error, SystemExit) and error.code in (0, None))
-    close_all(status="failed" if failed else "finished", timeout=SIGTERM_CLOSE_TIMEOUT)
+    close_all(status=status_for_exception(error), timeout=SIGTERM_CLOSE_TIMEOUT)
