@@ -6,7 +6,7 @@ import ast
 import importlib.metadata
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +38,13 @@ def requirement_names(requirements: list[str]) -> set[str]:
 def imported_modules(source_root: Path) -> set[str]:
     """Top-level modules imported anywhere in the sources (also lazily, inside functions, and
     through ``importlib.import_module("name")``)."""
+    return modules_imported_by(source_root.rglob("*.py"))
+
+
+def modules_imported_by(paths: Iterable[Path]) -> set[str]:
+    """Top-level modules the source files ``paths`` import (as :func:`imported_modules`)."""
     names: set[str] = set()
-    for path in source_root.rglob("*.py"):
+    for path in paths:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 names.update(alias.name.split(".")[0] for alias in node.names)
@@ -87,6 +92,33 @@ def test_a_distribution_declares_exactly_what_it_imports(distribution: Path) -> 
 def test_the_core_never_imports_a_backend_library() -> None:
     core_imports = imported_modules(ROOT / "noether-trackers-core" / "src")
     assert core_imports & BACKENDS == set()
+
+
+#: The core's framework integrations: extra -> the distributions its module (named as the extra)
+#: imports beyond the core's own dependencies. Nothing else in the core may import them.
+FRAMEWORK_EXTRAS = {
+    "lightning": {"lightning"},
+    "accelerate": {"accelerate"},
+    "transformers": {"transformers"},
+}
+CORE_MODULES = ROOT / "noether-trackers-core" / "src" / "noether" / "core" / "trackers"
+
+
+@pytest.mark.parametrize("extra", FRAMEWORK_EXTRAS)
+def test_a_framework_extra_installs_exactly_what_its_integration_imports(extra: str) -> None:
+    project = project_of(ROOT / "noether-trackers-core")
+    declared = requirement_names(project["optional-dependencies"][extra])
+    imported = distributions_of(modules_imported_by([CORE_MODULES / f"{extra}.py"]), set())
+    beyond_the_core = imported - requirement_names(project["dependencies"])
+    assert beyond_the_core - {"noether-trackers-core"} == declared == FRAMEWORK_EXTRAS[extra]
+
+
+def test_only_the_integration_modules_import_a_framework() -> None:
+    integrations = {CORE_MODULES / f"{extra}.py" for extra in FRAMEWORK_EXTRAS}
+    others = [path for path in CORE_MODULES.rglob("*.py") if path not in integrations]
+    assert len(others) > 30
+    frameworks = {*FRAMEWORK_EXTRAS, "torch", "hydra", "pytorch_lightning"}
+    assert modules_imported_by(others) & frameworks == set()
 
 
 # What PyPI shows for the four published distributions (scripts/check-wheels checks the same in

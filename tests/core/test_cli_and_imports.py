@@ -100,3 +100,44 @@ def test_the_installed_command_runs(tmp_path: Path, subprocess_env: dict[str, st
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+
+
+#: The training frameworks the core integrates with; only their integration modules import them.
+FRAMEWORKS = ("lightning", "pytorch_lightning", "transformers", "accelerate", "hydra", "torch")
+INTEGRATIONS = ("lightning", "accelerate", "transformers")
+
+
+def test_importing_every_other_core_module_imports_no_training_framework(
+    subprocess_env: dict[str, str],
+) -> None:
+    code = (
+        "import pkgutil, importlib, noether.core.trackers as package\n"
+        f"skip = {{'noether.core.trackers.' + name for name in {INTEGRATIONS!r}}}\n"
+        "prefix = package.__name__ + '.'\n"
+        "names = [m.name for m in pkgutil.walk_packages(package.__path__, prefix)]\n"
+        "assert len(names) > 30, names\n"
+        "for name in names:\n"
+        "    if name not in skip:\n"
+        "        importlib.import_module(name)\n"
+        "package.create_tracker(None).close()"
+    )
+    assert not imported_after(code, subprocess_env) & set(FRAMEWORKS)
+
+
+@pytest.mark.parametrize("integration", INTEGRATIONS)
+def test_an_integration_without_its_framework_names_the_extra_to_install(
+    integration: str, subprocess_env: dict[str, str]
+) -> None:
+    code = (
+        f"import sys; sys.modules[{integration!r}] = None  # as if it were not installed\n"
+        f"import noether.core.trackers.{integration}"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=subprocess_env
+    )
+    assert done.returncode == 1
+    last_line = done.stderr.strip().splitlines()[-1]
+    assert last_line == (
+        f"ImportError: noether.core.trackers.{integration} needs '{integration}', which is not "
+        f"installed: pip install 'noether-trackers-core[{integration}]'"
+    )
