@@ -4,6 +4,12 @@ TensorBoard and W&B offline (issue 14, point 3)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -14,6 +20,7 @@ from wandb_file import WandbRunFile
 
 from noether.core.trackers.accelerate import NoetherTracker
 
+SUPPORT = Path(__file__).parent / "support"
 SECTION = [{"kind": "tensorboard"}, {"kind": "wandb", "project": "accel", "mode": "offline"}]
 
 
@@ -43,3 +50,38 @@ def test_an_accelerate_loop_logs_through_the_run(tmp_path: Path) -> None:
     assert [row["_step"] for row in stored.history() if "train/loss" in row] == list(range(6))
     assert stored.config()["learning_rate"] == 0.05 and stored.exit_code == 0
     assert yaml.safe_load((run_dir / "summary.yaml").read_text())["_status"] == "finished"
+
+
+def test_a_two_process_job_logs_once_from_the_main_process(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    # Accelerate calls trackers on the main process only: the run id must not need the others
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+        "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
+        str(SUPPORT / "accelerate_ddp.py"), str(tmp_path),
+    ]  # fmt: skip
+    job = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        stdout, stderr = job.communicate(timeout=180)  # a rank left waiting would hang here
+    finally:  # torchrun and both ranks, whatever happened
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job.pid, signal.SIGKILL)
+        job.wait()
+    assert job.returncode == 0, stderr[-3000:]
+    assert sorted(stdout.split()) == ["0", "1", "DONE", "DONE"]
+    events = EventAccumulator(str(tmp_path / "tensorboard_logs"))
+    events.Reload()
+    assert len(list((tmp_path / "tensorboard_logs").glob("events.out.tfevents.*"))) == 1
+    assert [event.step for event in events.Scalars("train/loss")] == [0, 1, 2, 3]
+    assert {event.value for event in events.Scalars("processes")} == {2.0}
+    assert yaml.safe_load((tmp_path / "summary.yaml").read_text())["_status"] == "finished"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

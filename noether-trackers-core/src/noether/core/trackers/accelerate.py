@@ -10,8 +10,9 @@ noether-trackers run.
     accelerator.end_training()                             # closes the run
 
 Needs ``noether-trackers-core[accelerate]``; nothing else in the core imports this module.
-Every process builds the run; only rank 0 talks to backends (the core's rule), so Accelerate's
-main-process gate is not needed.
+Accelerate calls its trackers on the main process only (``init_trackers``, ``log``), so the run
+id is drawn there, without asking the other processes (which never call): a run id shared
+through torch.distributed would leave the main process waiting for them.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ except ImportError as error:
     raise missing_extra("accelerate", error) from error
 
 from noether.core.trackers.config import create_tracker
+from noether.core.trackers.distributed import new_run_id
 from noether.core.trackers.tracker import Tracker
 
 
@@ -42,8 +44,8 @@ class NoetherTracker(GeneralTracker):  # type: ignore[misc]  # accelerate is unt
 
     name = "noether"
     requires_logging_directory = False
-    # the core runs backends on rank 0 only; every rank keeps the run's steps
-    main_process_only = False
+    # as Accelerate's own trackers: a call from another process (through get_tracker) is a no-op
+    main_process_only = True
 
     def __init__(
         self,
@@ -88,4 +90,5 @@ class NoetherTracker(GeneralTracker):  # type: ignore[misc]  # accelerate is unt
 
     def _begin(self, config: dict[str, Any] | None) -> None:
         self._started = True
-        self._run.init(run_name=self.run_name, run_id=self.run_id, config=config)
+        run_id = self.run_id or new_run_id()  # see the module's docstring
+        self._run.init(run_name=self.run_name, run_id=run_id, config=config)
