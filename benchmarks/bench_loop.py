@@ -52,34 +52,25 @@ after it ended are killed, and the run ends with a line saying what outlived its
 from __future__ import annotations
 
 import argparse
-import ctypes
 import importlib
 import json
 import os
-import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench_logging import direct_tensorboard, installed, isolate, tracker_config, values
+from fresh_processes import Cleanup, run_fresh
 
 Log = Callable[[int, dict[str, float]], None]
 #: Close the logging of one mode; what did not reach a backend ("" when all did, as far as it
 #: can tell: only noether-trackers says).
 Close = Callable[[], str]
-
-#: How long a benchmark process may run before it is killed.
-CHILD_TIMEOUT = 3600.0
-#: How long what a benchmark process left running may take to end on its own.
-LEFTOVER_GRACE = 5.0
 
 
 # ---- the child process: one loop in one mode --------------------------------------------------
@@ -226,128 +217,11 @@ def run_child(spec: dict[str, Any]) -> dict[str, Any]:
 # ---- the parent: fresh processes that leave nothing behind ------------------------------------
 
 
-@dataclass
-class Cleanup:
-    """What the benchmark processes left behind, over the whole run."""
-
-    adopting: bool = False  # this process adopts orphans (PR_SET_CHILD_SUBREAPER)
-    processes: int = 0
-    outlived: Counter[str] = field(default_factory=Counter)  # ended on their own, late
-    killed: Counter[str] = field(default_factory=Counter)
-    directories: list[str] = field(default_factory=list)  # could not be removed
-
-    def adopt_orphans(self) -> None:
-        """Become the parent of whatever the benchmark processes leave running (Linux)."""
-        try:
-            self.adopting = ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0
-        except (OSError, AttributeError):
-            self.adopting = False
-
-    def describe(self) -> str:
-        lines = []
-        if self.outlived:
-            lines.append(
-                "ended on their own after their benchmark process had: " + named(self.outlived)
-            )
-        if self.killed:
-            lines.append(
-                f"still running {LEFTOVER_GRACE:.0f} s later, killed: {named(self.killed)}"
-            )
-        if self.directories:
-            lines.append("temporary directories not removed: " + ", ".join(self.directories))
-        if not lines:
-            adopted = "no process outlived it" if self.adopting else "processes not checked"
-            return (
-                f"clean-up: {self.processes} benchmark processes, each temporary directory "
-                f"removed, {adopted}"
-            )
-        return "clean-up: LEFT BEHIND by the benchmark processes:\n  " + "\n  ".join(lines)
-
-
-def named(counts: Counter[str]) -> str:
-    return ", ".join(f"{name} x{count}" for name, count in sorted(counts.items()))
-
-
-def adopted_children() -> dict[int, str]:
-    """This process's children (after ``subprocess.run``, only adopted orphans): pid to name."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        name, _, rest = stat.partition(" (")[2].rpartition(") ")
-        if int(rest.split()[1]) == os.getpid():
-            children[int(entry)] = name
-    return children
-
-
-def reaped(pid: int) -> bool:
-    try:
-        return os.waitpid(pid, os.WNOHANG)[0] != 0
-    except ChildProcessError:
-        return True
-
-
-def reap_leftovers(cleanup: Cleanup, mode: str) -> None:
-    """Wait for, then kill, what the last benchmark process (of ``mode``) left running; reap
-    all of it."""
-    if not cleanup.adopting:
-        return
-    deadline = time.monotonic() + LEFTOVER_GRACE
-    seen: dict[int, str] = {}
-    while True:
-        running = {}
-        for pid, name in adopted_children().items():
-            seen.setdefault(pid, name)
-            if not reaped(pid):
-                running[pid] = name
-        if not running:
-            break
-        if time.monotonic() > deadline:
-            for pid, name in running.items():
-                cleanup.killed[f"{name} ({mode})"] += 1
-                seen.pop(pid, None)
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    os.waitpid(pid, 0)
-                except (ProcessLookupError, ChildProcessError):
-                    pass
-            deadline = time.monotonic() + LEFTOVER_GRACE  # and whatever those had started
-        time.sleep(0.05)
-    cleanup.outlived.update(f"{name} ({mode})" for name in seen.values())
-
-
 def measure(spec: dict[str, Any], mode: Mode, cleanup: Cleanup) -> dict[str, Any]:
     """Run :func:`run_child` in a fresh process (with the build of ``mode`` first on its path)
     in a temporary directory of its own; remove the directory and what the process left
     running."""
-    root = Path(tempfile.mkdtemp(prefix="noether-bench-loop-"))
-    (root / "tmp").mkdir()
-    env = dict(os.environ, TMPDIR=str(root / "tmp"))
-    if mode.pythonpath:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [mode.pythonpath, env.get("PYTHONPATH")]))
-    cleanup.processes += 1
-    try:
-        done = subprocess.run(
-            [sys.executable, __file__, "--child", json.dumps({**spec, "root": str(root)})],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=env,
-            timeout=CHILD_TIMEOUT,
-        )
-    finally:
-        reap_leftovers(cleanup, mode.name)
-        shutil.rmtree(root, ignore_errors=True)
-        if root.exists():
-            cleanup.directories.append(str(root))
-    if done.returncode != 0:
-        raise RuntimeError(f"benchmark process failed ({spec}):\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return run_fresh(__file__, spec, cleanup, mode.name, mode.pythonpath)
 
 
 # ---- the parent: calibrate, alternate, print --------------------------------------------------
