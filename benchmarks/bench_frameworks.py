@@ -199,7 +199,7 @@ def run_accelerate(mode: str, steps: int, root: Path) -> dict[str, float]:
     elif mode == "noether":
         from noether.core.trackers.accelerate import NoetherTracker
 
-        log_with = NoetherTracker(SECTION, run_name="bench", output_path=root / "accelerate")
+        log_with = NoetherTracker(SECTION, run_name="bench", save_dir=root / "accelerate")
     accelerator = Accelerator(cpu=True, log_with=log_with, project_dir=root / "accelerate")
     accelerator.init_trackers("bench", config={"width": WIDTH}, init_kwargs=init_kwargs)
     model = mlp()

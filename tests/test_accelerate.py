@@ -25,9 +25,10 @@ SECTION = [{"kind": "tensorboard"}, {"kind": "wandb", "project": "accel", "mode"
 
 
 def test_an_accelerate_loop_logs_through_the_run(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
+    run_dir = tmp_path / "accel-1"
     accelerator = Accelerator(
-        cpu=True, log_with=NoetherTracker(SECTION, run_name="accel", output_path=run_dir)
+        cpu=True,
+        log_with=NoetherTracker(SECTION, run_name="accel", run_id="accel-1", save_dir=tmp_path),
     )
     accelerator.init_trackers("accel", config={"learning_rate": 0.05, "epochs": 2})
     model = torch.nn.Linear(1, 1)
@@ -73,12 +74,14 @@ def test_a_two_process_job_logs_once_from_the_main_process(
         job.wait()
     assert job.returncode == 0, stderr[-3000:]
     assert sorted(stdout.split()) == ["0", "1", "DONE", "DONE"]
-    events = EventAccumulator(str(tmp_path / "tensorboard_logs"))
+    run_dir = tmp_path / "ddp"
+    events = EventAccumulator(str(run_dir / "tensorboard_logs"))
     events.Reload()
-    assert len(list((tmp_path / "tensorboard_logs").glob("events.out.tfevents.*"))) == 1
+    assert len(list((run_dir / "tensorboard_logs").glob("events.out.tfevents.*"))) == 1
     assert [event.step for event in events.Scalars("train/loss")] == [0, 1, 2, 3]
     assert {event.value for event in events.Scalars("processes")} == {2.0}
-    assert yaml.safe_load((tmp_path / "summary.yaml").read_text())["_status"] == "finished"
+    assert yaml.safe_load((run_dir / "summary.yaml").read_text())["_status"] == "finished"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ddp"]  # only the main wrote
 
 
 def free_port() -> int:

@@ -19,7 +19,7 @@ from noether.core.trackers.accelerate import NoetherTracker
 output = sys.argv[1]
 accelerator = Accelerator(
     cpu=True,
-    log_with=NoetherTracker({"kind": "tensorboard"}, run_name="ddp", output_path=output),
+    log_with=NoetherTracker({"kind": "tensorboard"}, run_name="ddp", run_id="ddp", save_dir=output),
 )
 accelerator.init_trackers("ddp", config={"learning_rate": 0.05})
 model = torch.nn.Linear(1, 1)

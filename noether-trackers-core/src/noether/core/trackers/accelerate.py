@@ -3,7 +3,7 @@ noether-trackers run.
 
     from noether.core.trackers.accelerate import NoetherTracker
 
-    tracker = NoetherTracker(cfg.tracker, run_name="glue", output_path=out)
+    tracker = NoetherTracker(cfg.tracker, run_name="glue")   # writes outputs/<run id>
     accelerator = Accelerator(log_with=tracker)
     accelerator.init_trackers("glue", config=vars(args))   # the config becomes the run's
     accelerator.log({"train/loss": loss}, step=step)
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from noether.core.trackers.extras import missing_extra
@@ -37,9 +38,11 @@ class NoetherTracker(GeneralTracker):  # type: ignore[misc]  # accelerate is unt
     """Drives a noether-trackers run from ``Accelerator(log_with=...)``.
 
     ``tracker``: a YAML ``tracker:`` section (mapping, list, None or omegaconf node);
-    ``run_name``: the run's name in every backend; ``output_path``: the run's directory.
-    The run starts with ``init_trackers``' config (``store_init_configuration``), or at the
-    first ``log`` when no config is given; ``end_training`` closes it ``finished``.
+    ``run_name``: the run's name in every backend; ``run_id``: the run's id (give the id of an
+    earlier run to continue it; default: a new one); ``save_dir``: the directory that holds
+    run directories, the run writing into ``<save_dir>/<run id>``. The run starts with
+    ``init_trackers``' config (``store_init_configuration``), or at the first ``log`` when no
+    config is given; ``end_training`` closes it ``finished``.
     """
 
     name = "noether"
@@ -51,14 +54,15 @@ class NoetherTracker(GeneralTracker):  # type: ignore[misc]  # accelerate is unt
         self,
         tracker: Any,
         *,
-        run_name: str,
-        output_path: str | os.PathLike[str] | None = None,
+        run_name: str = "accelerate",
         run_id: str | None = None,
+        save_dir: str | os.PathLike[str] = "outputs",
     ) -> None:
         super().__init__()
         self.run_name = run_name
-        self.run_id = run_id
-        self._run = create_tracker(tracker, output_path)  # a config error surfaces here
+        self.run_id = run_id or new_run_id()  # see the module's docstring
+        # a config error surfaces here, before training
+        self._run = create_tracker(tracker, Path(save_dir) / self.run_id)
         self._started = False
 
     @property
@@ -90,5 +94,4 @@ class NoetherTracker(GeneralTracker):  # type: ignore[misc]  # accelerate is unt
 
     def _begin(self, config: dict[str, Any] | None) -> None:
         self._started = True
-        run_id = self.run_id or new_run_id()  # see the module's docstring
-        self._run.init(run_name=self.run_name, run_id=run_id, config=config)
+        self._run.init(run_name=self.run_name, run_id=self.run_id, config=config)

@@ -59,8 +59,8 @@ class NoetherCallback(TrainerCallback):
     ``run_name``: the run's name (default: the ``TrainingArguments``' ``run_name``).
     ``run_id``: continue that run (with ``train(resume_from_checkpoint=...)``: the points
     logged after the checkpoint's step are superseded); default: a new run per ``train()``.
-    ``output_path``: the directory that holds each run's directory (default:
-    ``<output_dir>/noether``; a run writes into ``<output_path>/<run id>``).
+    ``save_dir``: the directory that holds each run's directory (default:
+    ``<output_dir>/noether``; a run writes into ``<save_dir>/<run id>``).
 
     A ``train()`` that raises ends the run ``failed`` (``interrupted`` on Ctrl+C, ``terminated``
     on SIGTERM) when the process ends, or at the next ``train()``, whichever comes first:
@@ -75,13 +75,13 @@ class NoetherCallback(TrainerCallback):
         *,
         run_name: str | None = None,
         run_id: str | None = None,
-        output_path: str | os.PathLike[str] | None = None,
+        save_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         build_entries(check_tracker_section(tracker))  # a config error stops here, not later
         self._section = tracker
         self._run_name = run_name
         self._run_id = run_id
-        self._output_path = output_path
+        self._save_dir = save_dir
         #: The current run (None before the first ``train()`` or log).
         self.tracker: Tracker | None = None
         self._open = False
@@ -115,7 +115,7 @@ class NoetherCallback(TrainerCallback):
     def _start(self, args: Any, run_id: str | None, *, resume_step: int | None) -> None:
         # The same id in the same directory resumes that run (the core's rule).
         run_id = shared_run_id(run_id)
-        root = Path(self._output_path or Path(args.output_dir) / "noether")
+        root = Path(self._save_dir or Path(args.output_dir) / "noether")
         self.tracker = create_tracker(self._section, root / run_id)
         name = self._run_name or getattr(args, "run_name", None) or "transformers"
         self.tracker.init(
