@@ -78,6 +78,31 @@ def test_a_failing_training_step_ends_the_run_failed(tmp_path: Path) -> None:
     assert WandbRunFile.read(wandb_file).exit_code not in (None, 0)
 
 
+def test_fit_then_test_with_one_logger_is_one_run(tmp_path: Path) -> None:
+    class WithTest(type(lightning_regression())):  # type: ignore[misc]
+        def test_step(self, batch: Any, batch_index: int) -> None:
+            x, y = batch
+            self.log("test/loss", torch.nn.functional.mse_loss(self.layer(x), y))
+
+    logger = NoetherLogger(SECTION, save_dir=tmp_path / "logs")
+    trainer_ = trainer(tmp_path, logger, enable_checkpointing=False)
+    model = WithTest(learning_rate=0.05)
+    trainer_.fit(model, regression_data())
+    trainer_.test(model, regression_data())  # Lightning finalized the run after fit
+    run_dir = Path(logger.log_dir)
+    assert [path.name for path in run_dir.parent.iterdir()] == [run_dir.name]
+    assert tensorboard_steps(run_dir, "train/loss") == list(range(16))
+    assert tensorboard_steps(run_dir, "test/loss") == [16]
+    # W&B offline keeps a resumed run in a second offline run of the same id (synced together)
+    first, resumed = (
+        WandbRunFile.read(path) for path in sorted(run_dir.glob("wandb/offline-run-*/run-*.wandb"))
+    )
+    assert first.run.run_id == resumed.run.run_id == logger.version
+    assert [row["global_step"] for row in resumed.history() if "test/loss" in row] == [16]
+    assert summary_of(run_dir)["_status"] == "finished"
+    assert summary_of(run_dir)["train/loss/last"] > 0  # the summary covers the whole run
+
+
 def test_checkpoints_go_beside_the_run_and_the_best_is_in_its_summary(tmp_path: Path) -> None:
     logger = NoetherLogger([{"kind": "tensorboard"}], save_dir=tmp_path / "logs")
     checkpoint = ModelCheckpoint(monitor="val/loss", mode="min")

@@ -167,14 +167,18 @@ class NoetherLogger(Logger):
     def finalize(self, status: str) -> None:
         """Close the run: ``success`` ends it ``finished``; ``failed`` ends it ``failed``,
         ``interrupted`` (Ctrl+C) or ``terminated`` (SIGTERM), after the exception Lightning is
-        handling. Safe to call twice: the first status stays."""
+        handling. Safe to call twice. Lightning finalizes after every ``fit``/``validate``/
+        ``test``: a later one that logs continues the same run (same id, same directory)."""
         if self._tracker is not None and self._started:
+            self._started = False
             self._tracker.close(status=run_status(status, sys.exc_info()[1]))
 
     # ---- the run ---------------------------------------------------------------------------------
 
     def _start(self) -> None:
         self._started = True
+        if self._tracker is not None and self._tracker.status is not None:
+            self._tracker = None  # closed by finalize: the next one resumes the run
         self.experiment.init(
             run_name=self._run_name, run_id=self._run_id or self.version, config=self._config
         )
