@@ -6,6 +6,11 @@ checkpoints go beside the run (issue 14, point 1). Ctrl+C and SIGTERM:
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -210,3 +215,31 @@ def test_a_typo_in_the_section_fails_before_the_trainer_is_built() -> None:
         NoetherLogger([{"kind": "tensorbord"}])
     with pytest.raises(TrackerConfigError, match=r"tracker\[0\]\.mode"):
         NoetherLogger([{"kind": "wandb", "mode": "offlin"}])
+
+
+def test_a_ddp_job_is_one_run_written_by_rank_zero(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    script = Path(__file__).parent / "support" / "lightning_ddp.py"
+    env = {**subprocess_env, "PYTHONPATH": str(script.parent), "MASTER_ADDR": "127.0.0.1"}
+    job = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        stdout, stderr = job.communicate(timeout=240)
+    finally:  # both ranks, whatever happened
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job.pid, signal.SIGKILL)
+        job.wait()
+    assert job.returncode == 0, stderr[-3000:]
+    done = sorted(line.split()[1:] for line in stdout.splitlines() if line.startswith("DONE"))
+    assert [rank for rank, _ in done] == ["0", "1"]
+    [run_dir] = (tmp_path / "noether").iterdir()  # only rank 0 wrote anything
+    assert run_dir.name == done[0][1]  # rank 0's version
+    # 32 points, batches of 4, split over two ranks: 4 steps an epoch, logged once
+    assert tensorboard_steps(run_dir, "train/loss") == list(range(8))
+    assert len(list((run_dir / "tensorboard_logs").glob("events.out.tfevents.*"))) == 1
+    assert list((run_dir / "checkpoints").glob("*.ckpt"))  # Lightning's layout, from rank 0
+    assert summary_of(run_dir)["_status"] == "finished"
