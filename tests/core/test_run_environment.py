@@ -49,9 +49,12 @@ LAUNCHER_VARIABLES = (
 
 @pytest.fixture(autouse=True)
 def plain_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No launcher variables, and a working directory outside any git checkout."""
+    """No launcher variables, a working directory outside any git checkout, and a program
+    that has not imported torch (the torch tests put a stand-in in): another test in this
+    process, a framework integration's, may have imported the real one."""
     for variable in LAUNCHER_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
     outside = tmp_path / "not-a-checkout"
     outside.mkdir()
     monkeypatch.chdir(outside)
