@@ -10,28 +10,36 @@ noether-trackers run.
     accelerator.end_training()                             # closes the run
 
 Needs ``noether-trackers-core[accelerate]``; nothing else in the core imports this module.
-Accelerate calls its trackers on the main process only (``init_trackers``, ``log``), so the run
-id is drawn there, without asking the other processes (which never call): a run id shared
-through torch.distributed would leave the main process waiting for them.
+Accelerate calls its trackers on the main process only (``init_trackers``, ``log``), and so
+does this tracker itself, as Accelerate's own trackers do (``main_process_only``). The run id
+is drawn when the tracker is built, without asking the other processes, which never call: a
+run id shared through torch.distributed would leave the main process waiting for them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from noether.core.trackers.extras import missing_extra
 
 try:
-    from accelerate.tracking import GeneralTracker  # type: ignore[import-untyped]
+    from accelerate.tracking import (  # type: ignore[import-untyped]
+        GeneralTracker,
+        on_main_process,
+    )
 except ImportError as error:
     raise missing_extra("accelerate", error) from error
 
 from noether.core.trackers.config import create_tracker
 from noether.core.trackers.distributed import new_run_id
 from noether.core.trackers.tracker import Tracker
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+#: Accelerate's ``on_main_process`` for methods, typed (accelerate is not).
+main_process_method: Callable[[_Method], _Method] = on_main_process
 
 
 class NoetherTracker(GeneralTracker):  # type: ignore[misc]  # accelerate is untyped
@@ -47,7 +55,7 @@ class NoetherTracker(GeneralTracker):  # type: ignore[misc]  # accelerate is unt
 
     name = "noether"
     requires_logging_directory = False
-    # as Accelerate's own trackers: a call from another process (through get_tracker) is a no-op
+    # as Accelerate's own trackers: a call on another process (get_tracker) does nothing
     main_process_only = True
 
     def __init__(
@@ -73,6 +81,7 @@ class NoetherTracker(GeneralTracker):  # type: ignore[misc]  # accelerate is unt
     def start(self) -> None:
         """Nothing yet: the run starts with its config (``store_init_configuration``)."""
 
+    @main_process_method
     def store_init_configuration(self, values: dict[str, Any]) -> None:
         """Start the run with ``values`` as its config (redacted); later, record them in the
         run's summary under ``config``."""
@@ -81,12 +90,14 @@ class NoetherTracker(GeneralTracker):  # type: ignore[misc]  # accelerate is unt
         else:
             self._begin(dict(values))
 
+    @main_process_method
     def log(self, values: Mapping[str, Any], step: int | None = None, **kwargs: Any) -> None:
         """Log ``values`` at ``step`` (None: the step after the last)."""
         if not self._started:
             self._begin(None)
         self._run.log(values, step=step)
 
+    @main_process_method
     def finish(self) -> None:
         """Close the run (``finished``)."""
         if self._started:
