@@ -4,17 +4,14 @@ TensorBoard and W&B offline (issue 14, point 3)."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import torch
 import yaml
 from accelerate import Accelerator
+from child_lines import run_job
+from local_port import free_port
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from wandb_file import WandbRunFile
 
@@ -62,18 +59,9 @@ def test_a_two_process_job_logs_once_from_the_main_process(
         "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
         str(SUPPORT / "accelerate_ddp.py"), str(tmp_path),
     ]  # fmt: skip
-    job = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        stdout, stderr = job.communicate(timeout=180)  # a rank left waiting would hang here
-    finally:  # torchrun and both ranks, whatever happened
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(job.pid, signal.SIGKILL)
-        job.wait()
-    assert job.returncode == 0, stderr[-3000:]
-    assert sorted(stdout.split()) == ["0", "1", "DONE", "DONE"]
+    job = run_job(command, subprocess_env, timeout=180)  # a rank left waiting would hang here
+    assert job.returncode == 0, job.stderr[-3000:]
+    assert sorted(job.stdout.split()) == ["0", "1", "DONE", "DONE"]
     run_dir = tmp_path / "ddp"
     events = EventAccumulator(str(run_dir / "tensorboard_logs"))
     events.Reload()
@@ -82,9 +70,3 @@ def test_a_two_process_job_logs_once_from_the_main_process(
     assert {event.value for event in events.Scalars("processes")} == {2.0}
     assert yaml.safe_load((run_dir / "summary.yaml").read_text())["_status"] == "finished"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["ddp"]  # only the main wrote
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 from isolation import as_on_a_fresh_machine
+from local_port import free_port
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from noether.core.trackers.journal import read_journal
@@ -86,12 +86,6 @@ def run_printed(command: str, cwd: Path, env: dict[str, str], *extra: str) -> An
         env=as_on_a_fresh_machine(env),
         timeout=120,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_example_training_with_tensorboard_and_the_printed_command_serves_it(

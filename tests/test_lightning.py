@@ -6,10 +6,6 @@ checkpoints go beside the run (issue 14, point 1). Ctrl+C and SIGTERM:
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +14,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 import yaml
+from child_lines import run_job
 from lightning.fabric import Fabric
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningCLI
@@ -123,7 +120,7 @@ def test_checkpoints_go_beside_the_run_and_the_best_is_in_its_summary(tmp_path: 
     assert summary["checkpoint/best_score"] == pytest.approx(float(checkpoint.best_model_score))
     assert tensorboard_steps(run_dir, "val/loss") == [7, 15]  # after each epoch's last step
     # and the checkpoint restores: training continues from it
-    resumed = trainer(tmp_path, NoetherLogger(None), max_epochs=3)
+    resumed = trainer(tmp_path, NoetherLogger(None, save_dir=tmp_path / "resumed"), max_epochs=3)
     resumed.fit(lightning_regression(), regression_data(), ckpt_path=saved)
     assert resumed.global_step == 24
 
@@ -222,19 +219,9 @@ def test_a_ddp_job_is_one_run_written_by_rank_zero(
 ) -> None:
     script = Path(__file__).parent / "support" / "lightning_ddp.py"
     env = {**subprocess_env, "PYTHONPATH": str(script.parent), "MASTER_ADDR": "127.0.0.1"}
-    job = subprocess.Popen(
-        [sys.executable, str(script), str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        stdout, stderr = job.communicate(timeout=240)
-    finally:  # both ranks, whatever happened
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(job.pid, signal.SIGKILL)
-        job.wait()
-    assert job.returncode == 0, stderr[-3000:]
-    done = sorted(line.split()[1:] for line in stdout.splitlines() if line.startswith("DONE"))
+    job = run_job([sys.executable, str(script), str(tmp_path)], env, timeout=240)  # both ranks
+    assert job.returncode == 0, job.stderr[-3000:]
+    done = sorted(line.split()[1:] for line in job.stdout.splitlines() if line.startswith("DONE"))
     assert [rank for rank, _ in done] == ["0", "1"]
     [run_dir] = (tmp_path / "noether").iterdir()  # only rank 0 wrote anything
     assert run_dir.name == done[0][1]  # rank 0's version

@@ -4,12 +4,12 @@ launcher environments (torchrun's RANK/WORLD_SIZE, SLURM's SLURM_PROCID/SLURM_NT
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from local_port import free_port
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from noether.core.trackers import reduce_metrics
@@ -31,12 +31,6 @@ def scalars(log_dir: Path, tag: str) -> list[tuple[int, float]]:
     events = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
     events.Reload()
     return [(event.step, event.value) for event in events.Scalars(tag)]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_torchrun_job_logs_once_from_rank_zero_with_reduced_metrics(

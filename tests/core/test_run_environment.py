@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from local_port import free_port
 from run_every_backend import run_scenario
 from stored_configs import tensorboard_config, trackio_config, user_config, wandb_config
 
@@ -404,12 +405,6 @@ def test_a_torchrun_job_records_world_size_nodes_torch_and_its_run_id(
     assert environment["versions"]["torch"] == importlib.metadata.version("torch")
     assert (environment["cuda"], environment["gpus"]) == (None, [])
     assert environment["job"] == {"torchelastic_run_id": "ddp-job-7"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_importing_and_starting_a_run_never_imports_torch(

@@ -1,8 +1,9 @@
 """A test's child process: starting a script in one, reading what it prints line by line until
-it says a given word, and ending it."""
+it says a given word, and ending it; running a job of several processes to its end."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -61,3 +62,26 @@ def end(child: subprocess.Popen[bytes], how: signal.Signals = signal.SIGKILL) ->
     child.wait()
     assert child.stdout is not None
     child.stdout.close()
+
+
+def run_job(
+    command: list[str], env: dict[str, str], timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` (a launcher and the processes it starts: torchrun and its ranks, a
+    DDP trainer and its second rank) to its end, in a session of its own whose every process
+    is killed afterwards, whatever happened: a rank left waiting must not outlive the test."""
+    job = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = job.communicate(timeout=timeout)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(job.pid, signal.SIGKILL)
+        job.wait()
+    return subprocess.CompletedProcess(command, job.returncode, stdout, stderr)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from local_port import free_port
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.util import tensor_util
 
@@ -121,12 +121,6 @@ def test_stage_writes_a_separate_tensorboard_run(tmp_path: Path) -> None:
     tracker.log({"loss": 1.0})
     tracker.close()
     assert scalars_of(read_events(tmp_path / "tb" / "finetune"), "loss") == [(0, 1.0)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def get_json(url: str, deadline: float) -> Any:

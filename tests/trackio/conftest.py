@@ -20,16 +20,9 @@ from typing import Any
 
 import pytest
 from isolation import REMOTE_VARIABLES
+from local_port import free_port
 
 from noether.core.trackers import Tracker, create_tracker
-
-
-def free_port() -> int:
-    """A local TCP port with nothing listening on it (connections are refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @pytest.fixture

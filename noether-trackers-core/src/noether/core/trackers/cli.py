@@ -127,11 +127,7 @@ def validate_config(config_file: str) -> int:
     The file is a full config with a ``tracker:`` key or a config-group file whose root is the
     tracker section; the OK line says which it found.
     """
-    from noether.core.trackers.config import (
-        build_entries,
-        check_tracker_section,
-        read_tracker_section,
-    )
+    from noether.core.trackers.config import read_tracker_section, validate_tracker_section
     from noether.core.trackers.errors import TrackerConfigError
 
     try:
@@ -139,9 +135,7 @@ def validate_config(config_file: str) -> int:
     except TrackerConfigError as error:  # its message names the file already
         return _fail(str(error))
     try:
-        entries = check_tracker_section(found.section)
-        # the plugins' own checks, in their constructors; no backend starts
-        build_entries(entries)
+        entries = validate_tracker_section(found.section)
     except TrackerConfigError as error:
         return _fail(f"{config_file}: {error}")
     kinds = ", ".join(entry.kind.kind for entry in entries) or "none (tracking disabled)"

@@ -313,6 +313,18 @@ def build_entries(
     return built
 
 
+def validate_tracker_section(
+    section: Any, registry: TrackerRegistry | None = None
+) -> list[TrackerEntry]:
+    """Every check a run makes of ``section`` before it starts: the section itself, then each
+    entry's plugin constructor (no backend starts; a backend does its I/O in ``_init``).
+    Returns the entries; raises TrackerConfigError naming every problem. What
+    ``noether-trackers validate`` and the framework integrations run before training."""
+    entries = check_tracker_section(section, registry)
+    build_entries(entries)
+    return entries
+
+
 def _located(path: str, message: str, options: dict[str, Any]) -> str:
     """A constructor's error under the YAML path of the option it is about, when it starts
     with one (``"project must not be empty"`` becomes ``"tracker.project: must not be

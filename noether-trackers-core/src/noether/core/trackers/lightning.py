@@ -27,7 +27,8 @@ try:
 except ImportError as error:
     raise missing_extra("lightning", error) from error
 
-from noether.core.trackers.config import build_entries, check_tracker_section, create_tracker
+from noether.core.trackers.config import create_tracker, validate_tracker_section
+from noether.core.trackers.distributed import new_run_id
 from noether.core.trackers.run_info import RunStatus, status_for_exception
 from noether.core.trackers.tracker import Tracker
 
@@ -65,16 +66,14 @@ class NoetherLogger(Logger):
         name: str = "noether",
         version: str | None = None,
         run_name: str | None = None,
-        run_id: str | None = None,
     ) -> None:
         super().__init__()
-        build_entries(check_tracker_section(tracker))  # a config error stops here, not later
+        validate_tracker_section(tracker)  # a config error stops here, not later
         self._section = tracker
         self._save_dir = str(save_dir)
         self._name = name
         self._run_name = run_name or name
-        self._run_id = run_id or version
-        self._version = version
+        self._run_id = version  # the version is the run id
         self._tracker: Tracker | None = None
         self._started = False
         self._config: dict[str, Any] | None = None
@@ -90,12 +89,9 @@ class NoetherLogger(Logger):
     def version(self) -> str:
         """The run's version: its run id (given, or chosen on first use; the run itself starts
         only when Lightning logs, so that its hyperparameters become the run's config)."""
-        if self._version is None:
-            from noether.core.trackers.distributed import new_run_id
-
-            self._run_id = self._run_id or new_run_id()
-            self._version = self._run_id
-        return self._version
+        if self._run_id is None:
+            self._run_id = new_run_id()
+        return self._run_id
 
     @property
     def save_dir(self) -> str:
@@ -179,6 +175,4 @@ class NoetherLogger(Logger):
         self._started = True
         if self._tracker is not None and self._tracker.status is not None:
             self._tracker = None  # closed by finalize: the next one resumes the run
-        self.experiment.init(
-            run_name=self._run_name, run_id=self._run_id or self.version, config=self._config
-        )
+        self.experiment.init(run_name=self._run_name, run_id=self.version, config=self._config)

@@ -28,7 +28,7 @@ try:
 except ImportError as error:
     raise missing_extra("transformers", error) from error
 
-from noether.core.trackers.config import build_entries, check_tracker_section, create_tracker
+from noether.core.trackers.config import create_tracker, validate_tracker_section
 from noether.core.trackers.distributed import shared_run_id
 from noether.core.trackers.run_info import RunStatus
 from noether.core.trackers.tracker import Tracker
@@ -77,7 +77,7 @@ class NoetherCallback(TrainerCallback):
         run_id: str | None = None,
         save_dir: str | os.PathLike[str] | None = None,
     ) -> None:
-        build_entries(check_tracker_section(tracker))  # a config error stops here, not later
+        validate_tracker_section(tracker)  # a config error stops here, not later
         self._section = tracker
         self._run_name = run_name
         self._run_id = run_id
